@@ -1,0 +1,11 @@
+/* luaopen for the engine module "cleanil.core": one table with every engine function. */
+#include "lcil.h"
+
+int luaopen_cleanil_core(lua_State *L) {
+  lua_newtable(L);
+  cil_open_tensor(L);
+  cil_open_nn(L);
+  cil_open_env(L);
+  cil_open_data(L);
+  return 1;
+}

@@ -1,0 +1,267 @@
+/* The `cleanil` program: a Lua 5.4 interpreter with the engine preloaded.
+ *   cleanil script.lua [args...]   run a script (also found under the installed lua/ tree)
+ *   cleanil -e 'code' [args...]    run a string
+ *   cleanil                        interactive REPL with line editing and history
+ */
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <readline/history.h>
+#include <readline/readline.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "lcil.h"
+
+#ifndef CIL_LUA_DIR
+#define CIL_LUA_DIR "lua"
+#endif
+#ifndef CIL_VERSION
+#define CIL_VERSION "0.1.0"
+#endif
+
+static lua_State *gL = NULL;
+
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  luaL_error(L, "interrupted");
+}
+static void on_sigint(int sig) {
+  signal(sig, SIG_DFL); /* a second Ctrl-C kills the process */
+  if (gL) lua_sethook(gL, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static int msghandler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) {
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  }
+  luaL_traceback(L, L, msg, 1);
+  return 1;
+}
+
+static int docall(lua_State *L, int narg, int nres) {
+  int base = lua_gettop(L) - narg;
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base);
+  signal(SIGINT, on_sigint);
+  int st = lua_pcall(L, narg, nres, base);
+  signal(SIGINT, SIG_DFL);
+  lua_remove(L, base);
+  return st;
+}
+
+static int report(lua_State *L, int st) {
+  if (st != LUA_OK) {
+    fprintf(stderr, "cleanil: %s\n", lua_tostring(L, -1));
+    fflush(stderr);
+    lua_pop(L, 1);
+  }
+  return st;
+}
+
+static void usage(void) {
+  printf("cleanil %s - imitation learning and inverse RL on a C engine, scripted in Lua 5.4\n\n"
+         "usage:\n"
+         "  cleanil                        open the REPL (engine loaded as `cil`)\n"
+         "  cleanil SCRIPT [ARGS...]       run a Lua script; SCRIPT may be a path or a name under\n"
+         "                                 the installed lua/ tree, e.g. algorithms/bc.lua\n"
+         "  cleanil -e CODE [ARGS...]      run a string of Lua\n"
+         "  cleanil --help | --version\n\n"
+         "algorithm scripts take --help and --key=value overrides, e.g.\n"
+         "  cleanil algorithms/bc.lua --help\n"
+         "  cleanil algorithms/bc.lua --env=hopper --preset=quick\n\n"
+         "environment:\n"
+         "  CLEANIL_NUM_THREADS   threads for BLAS and the engine (default 1)\n"
+         "  CLEANIL_LUA_DIR       where the lua/ tree lives (default %s)\n",
+         CIL_VERSION, CIL_LUA_DIR);
+}
+
+static const char *lua_dir(void) {
+  const char *d = getenv("CLEANIL_LUA_DIR");
+  return d && *d ? d : CIL_LUA_DIR;
+}
+
+static void setup(lua_State *L) {
+  luaL_openlibs(L);
+  /* package.path: our lua/ tree first */
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");
+  const char *old = lua_tostring(L, -1);
+  const char *d = lua_dir();
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", d, d, old ? old : "");
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_cleanil_core);
+  lua_setfield(L, -2, "cleanil.core");
+  lua_pop(L, 2);
+  lua_pushstring(L, d);
+  lua_setglobal(L, "CLEANIL_LUA_DIR");
+  lua_pushstring(L, CIL_VERSION);
+  lua_setglobal(L, "CLEANIL_VERSION");
+  const char *nt = getenv("CLEANIL_NUM_THREADS");
+  cil_set_num_threads(nt && atoi(nt) > 0 ? atoi(nt) : 1);
+}
+
+static int load_engine(lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "cleanil");
+  int st = docall(L, 1, 1);
+  if (st != LUA_OK) return report(L, st);
+  lua_setglobal(L, "cil");
+  return LUA_OK;
+}
+
+static void create_arg(lua_State *L, char **argv, int argc, int script) {
+  lua_createtable(L, argc - script - 1, script + 1);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i - script);
+  }
+  lua_setglobal(L, "arg");
+}
+
+static int file_exists(const char *p) { return access(p, R_OK) == 0; }
+
+static int run_script(lua_State *L, const char *name, char **argv, int argc, int script) {
+  char path[4096];
+  const char *use = name;
+  if (!file_exists(name)) {
+    snprintf(path, sizeof path, "%s/%s", lua_dir(), name);
+    if (file_exists(path)) use = path;
+  }
+  create_arg(L, argv, argc, script);
+  int st = luaL_loadfile(L, use);
+  if (st != LUA_OK) return report(L, st);
+  int n = argc - script - 1;
+  for (int i = 1; i <= n; i++) lua_pushstring(L, argv[script + i]);
+  return report(L, docall(L, n, 0));
+}
+
+/* ------------------------------------------------------------------ REPL */
+static int incomplete(lua_State *L, int st) {
+  if (st == LUA_ERRSYNTAX) {
+    size_t lmsg;
+    const char *msg = lua_tolstring(L, -1, &lmsg);
+    if (lmsg >= 5 && strcmp(msg + lmsg - 5, "<eof>") == 0) {
+      lua_pop(L, 1);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void print_results(lua_State *L) {
+  int n = lua_gettop(L);
+  if (n == 0) return;
+  for (int i = 1; i <= n; i++) {
+    luaL_tolstring(L, i, NULL);
+    fputs(lua_tostring(L, -1), stdout);
+    fputs(i < n ? "\t" : "\n", stdout);
+    lua_pop(L, 1);
+  }
+  fflush(stdout);
+}
+
+static char *read_line(const char *prompt, int tty) {
+  if (tty) return readline(prompt);
+  static char buf[65536];
+  if (!fgets(buf, sizeof buf, stdin)) return NULL;
+  size_t l = strlen(buf);
+  if (l && buf[l - 1] == '\n') buf[l - 1] = 0;
+  return strdup(buf);
+}
+
+static void repl(lua_State *L) {
+  int tty = isatty(0);
+  char hist[4096] = "";
+  const char *home = getenv("HOME");
+  if (tty && home) {
+    snprintf(hist, sizeof hist, "%s/.cleanil_history", home);
+    read_history(hist);
+    printf("cleanil %s REPL - the engine is `cil`; try  x = cil.randn(2, 3)  or  help()\n",
+           CIL_VERSION);
+  }
+  for (;;) {
+    char *line = read_line("> ", tty);
+    if (!line) break;
+    if (!*line) {
+      free(line);
+      continue;
+    }
+    size_t cap = strlen(line) + 1;
+    char *chunk = malloc(cap);
+    strcpy(chunk, line);
+    free(line);
+    lua_settop(L, 0);
+    /* expression first, so `x` prints x */
+    char *ret = malloc(strlen(chunk) + 8);
+    sprintf(ret, "return %s", chunk);
+    int st = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");
+    free(ret);
+    if (st != LUA_OK) {
+      lua_pop(L, 1);
+      for (;;) {
+        st = luaL_loadbuffer(L, chunk, strlen(chunk), "=stdin");
+        if (!incomplete(L, st)) break;
+        char *more = read_line(">> ", tty);
+        if (!more) break;
+        cap = strlen(chunk) + strlen(more) + 2;
+        chunk = realloc(chunk, cap);
+        strcat(chunk, "\n");
+        strcat(chunk, more);
+        free(more);
+      }
+    }
+    if (tty) add_history(chunk);
+    free(chunk);
+    if (st == LUA_OK) st = docall(L, 0, LUA_MULTRET);
+    if (st == LUA_OK) print_results(L);
+    else report(L, st);
+  }
+  if (tty && hist[0]) write_history(hist);
+  if (tty) printf("\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+    usage();
+    return 0;
+  }
+  if (argc > 1 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-v"))) {
+    printf("cleanil %s (%s)\n", CIL_VERSION, LUA_RELEASE);
+    return 0;
+  }
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    fprintf(stderr, "cleanil: cannot create Lua state\n");
+    return 1;
+  }
+  gL = L;
+  setup(L);
+  int st = load_engine(L);
+  if (st == LUA_OK) {
+    if (argc > 1 && !strcmp(argv[1], "-e")) {
+      if (argc < 3) {
+        fprintf(stderr, "cleanil: -e needs an argument\n");
+        st = 1;
+      } else {
+        create_arg(L, argv, argc, 1);
+        st = luaL_loadbuffer(L, argv[2], strlen(argv[2]), "=(command line)");
+        if (st == LUA_OK) st = docall(L, 0, 0);
+        report(L, st);
+      }
+    } else if (argc > 1 && strcmp(argv[1], "-") != 0) {
+      st = run_script(L, argv[1], argv, argc, 1);
+    } else {
+      repl(L);
+    }
+  }
+  lua_close(L);
+  return st == LUA_OK ? 0 : 1;
+}

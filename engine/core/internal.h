@@ -1,0 +1,55 @@
+/* Engine-internal declarations shared by the core's .c files. Not part of the public API. */
+#ifndef CIL_INTERNAL_H
+#define CIL_INTERNAL_H
+#include "tensor.h"
+#include <math.h>
+
+/* Backward rule: given the gradient g of node->out, set gin[i] for every input i with need[i]. */
+typedef void (*cil_backfn)(cil_node *n, cil_tensor *g, cil_tensor **gin);
+
+struct cil_node {
+  const char *name;
+  cil_backfn backward;
+  cil_tensor *in[3];
+  int nin;
+  cil_tensor *out;
+  cil_tensor *saved;       /* an extra tensor a rule needs (e.g. an index tensor) */
+  float f[4];              /* scalar parameters */
+  int i[6];                /* integer parameters */
+  int tape_index;
+  uint32_t needed;         /* backward pass id in which this node leads to a target */
+  uint8_t need[3];         /* per input, valid while the rule runs */
+};
+
+/* Record a node producing `out` from inputs if grad mode is on and any input requires grad.
+ * Returns the node (or NULL when nothing was recorded). */
+cil_node *cil_record(const char *name, cil_backfn fn, cil_tensor *out, int nin, cil_tensor *a,
+                     cil_tensor *b, cil_tensor *c);
+
+/* Input checks that set the error message and return NULL from the calling op. */
+#define CIL_CHECK(cond, ...)                                                                       \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      cil_seterr(__VA_ARGS__);                                                                     \
+      return NULL;                                                                                 \
+    }                                                                                              \
+  } while (0)
+#define CIL_NONNULL(x)                                                                             \
+  do {                                                                                             \
+    if (!(x)) return NULL;                                                                         \
+  } while (0)
+
+/* Normalize a dim (negative counts from the end); returns -1 if out of range. */
+int cil_normdim(int dim, int ndim);
+/* View x as [outer, n, inner] around dim. */
+void cil_split_dims(const cil_tensor *x, int dim, int64_t *outer, int64_t *n, int64_t *inner);
+/* Broadcast shape of a and b into out (returns ndim, or -1 if incompatible). */
+int cil_broadcast_shape(const cil_tensor *a, const cil_tensor *b, int *out);
+/* a tensor sharing x's data with another shape (arena, no node) */
+cil_tensor *cil_alias(cil_tensor *x, int ndim, const int *shape);
+
+/* sgemm wrapper: C[m,n] = alpha*op(A)*op(B) + beta*C, row-major */
+void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc);
+
+#endif

@@ -1,0 +1,6 @@
+-- cleanil: the engine (C, module "cleanil.core") plus the small Lua helpers all algorithms share.
+local cil = require "cleanil.core"
+
+cil.version = CLEANIL_VERSION
+
+return cil
