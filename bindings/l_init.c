@@ -7,5 +7,6 @@ int luaopen_cleanil_core(lua_State *L) {
   cil_open_nn(L);
   cil_open_env(L);
   cil_open_data(L);
+  cil_open_bench(L);
   return 1;
 }

@@ -14,18 +14,30 @@ int cil_lua_raise(lua_State *L, const char *fmt, ...) {
     lua_pop(L, 1);
     luaL_where(L, 2);
   }
+  char buf[1024]; /* vsnprintf: lua_pushvfstring knows no %lld or %g */
   va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);
+  vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  lua_pushstring(L, buf);
   lua_concat(L, 2);
   return lua_error(L);
 }
 int cil_lua_fail(lua_State *L) { return cil_lua_raise(L, "%s", cil_errmsg()); }
 
-int cil_lua_is(lua_State *L, int idx) { return luaL_testudata(L, idx, CIL_TENSOR_MT) != NULL; }
+/* Two metatables with the same methods: persistent handles have __gc (they hold a reference);
+ * arena handles have none, so the collector frees them without a finalizer pass. */
+static const void *mt_persistent = NULL, *mt_arena = NULL;
+static cil_lhandle *testhandle(lua_State *L, int idx) {
+  void *p = lua_touserdata(L, idx);
+  if (!p || lua_islightuserdata(L, idx) || !lua_getmetatable(L, idx)) return NULL;
+  const void *mt = lua_topointer(L, -1);
+  lua_pop(L, 1);
+  return (mt == mt_persistent || mt == mt_arena) ? p : NULL;
+}
+int cil_lua_is(lua_State *L, int idx) { return testhandle(L, idx) != NULL; }
 
 cil_tensor *cil_lua_check(lua_State *L, int idx) {
-  cil_lhandle *h = luaL_testudata(L, idx, CIL_TENSOR_MT);
+  cil_lhandle *h = testhandle(L, idx);
   if (!h) {
     const char *tn = luaL_typename(L, idx);
     cil_lua_raise(L, "bad argument #%d: tensor expected, got %s", idx, tn);
@@ -58,14 +70,16 @@ void cil_lua_push(lua_State *L, cil_tensor *t) {
   if (t->persistent) {
     cil_retain(t);
     h->gen = 0;
+    luaL_setmetatable(L, CIL_TENSOR_MT);
   } else {
     h->gen = cil_arena_gen();
+    luaL_setmetatable(L, CIL_TENSOR_ARENA_MT);
   }
-  luaL_setmetatable(L, CIL_TENSOR_MT);
 }
 
 static int t_gc(lua_State *L) {
-  cil_lhandle *h = luaL_checkudata(L, 1, CIL_TENSOR_MT);
+  cil_lhandle *h = testhandle(L, 1);
+  if (!h) return 0;
   if (h->t && h->gen == 0) cil_release(h->t);
   h->t = NULL;
   return 0;
@@ -184,7 +198,10 @@ cil_rng *cil_lua_rng_opt(lua_State *L, int idx) {
   cil_rng *r = luaL_testudata(L, idx, CIL_RNG_MT);
   return r ? r : cil_default_rng();
 }
-static int rng_shift(lua_State *L) { return luaL_testudata(L, 1, CIL_RNG_MT) ? 2 : 1; }
+/* a generator (or nil = the default generator) may come first */
+static int rng_shift(lua_State *L) {
+  return (luaL_testudata(L, 1, CIL_RNG_MT) || (lua_isnil(L, 1) && lua_gettop(L) > 1)) ? 2 : 1;
+}
 static int l_rand(lua_State *L) {
   cil_rng *r = cil_lua_rng_opt(L, 1);
   int s[CIL_MAXDIM], nd = cil_lua_shape(L, rng_shift(L), s);
@@ -381,7 +398,8 @@ static void fmt_matrix(luaL_Buffer *b, const float *p, int r, int c) {
   }
 }
 static int t_tostring(lua_State *L) {
-  cil_lhandle *h = luaL_checkudata(L, 1, CIL_TENSOR_MT);
+  cil_lhandle *h = testhandle(L, 1);
+  if (!h) return luaL_error(L, "tensor expected");
   if (!h->t || (h->gen && h->gen != cil_arena_gen())) {
     lua_pushstring(L, "tensor (freed)");
     return 1;
@@ -870,17 +888,28 @@ static const luaL_Reg rng_methods[] = {
     {"normal", l_normal}, {"randint", l_randint}, {"randperm", l_randperm}, {NULL, NULL}};
 
 void cil_open_tensor(lua_State *L) {
-  luaL_newmetatable(L, CIL_TENSOR_MT);
-  luaL_newlib(L, tensor_methods);
-  lua_setfield(L, -2, "methods");
   static const luaL_Reg meta[] = {{"__index", t_index}, {"__newindex", t_newindex},
-                                  {"__gc", t_gc}, {"__close", t_gc}, {"__tostring", t_tostring},
+                                  {"__close", t_gc}, {"__tostring", t_tostring},
                                   {"__add", t_add}, {"__sub", t_sub}, {"__mul", t_mul},
                                   {"__div", t_div}, {"__pow", t_pow}, {"__unm", t_neg},
                                   {"__len", t_len}, {NULL, NULL}};
-  luaL_setfuncs(L, meta, 0);
-  lua_pushstring(L, "tensor");
-  lua_setfield(L, -2, "__name");
+  luaL_newlib(L, tensor_methods);
+  int methods = lua_gettop(L);
+  for (int k = 0; k < 2; k++) {
+    luaL_newmetatable(L, k ? CIL_TENSOR_ARENA_MT : CIL_TENSOR_MT);
+    lua_pushvalue(L, methods);
+    lua_setfield(L, -2, "methods");
+    luaL_setfuncs(L, meta, 0);
+    if (!k) {
+      lua_pushcfunction(L, t_gc);
+      lua_setfield(L, -2, "__gc");
+    }
+    lua_pushstring(L, "tensor");
+    lua_setfield(L, -2, "__name");
+    if (k) mt_arena = lua_topointer(L, -1);
+    else mt_persistent = lua_topointer(L, -1);
+    lua_pop(L, 1);
+  }
   lua_pop(L, 1);
 
   luaL_newmetatable(L, CIL_RNG_MT);
@@ -892,7 +921,7 @@ void cil_open_tensor(lua_State *L) {
   /* every tensor method is also a module function unless the module defines it: cil.exp(x) */
   int mod = lua_gettop(L);
   luaL_getmetatable(L, CIL_TENSOR_MT);
-  lua_getfield(L, -1, "methods");
+  lua_getfield(L, -1, "methods"); /* shared by both metatables */
   lua_pushnil(L);
   while (lua_next(L, -2)) {
     lua_getfield(L, mod, lua_tostring(L, -2));

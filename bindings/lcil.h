@@ -6,7 +6,8 @@
 #include "../engine/core/tensor.h"
 #include "../engine/core/rng.h"
 
-#define CIL_TENSOR_MT "cleanil.Tensor"
+#define CIL_TENSOR_MT "cleanil.Tensor"            /* persistent handles */
+#define CIL_TENSOR_ARENA_MT "cleanil.ArenaTensor" /* arena handles */
 #define CIL_RNG_MT "cleanil.Generator"
 
 /* A Lua handle: persistent tensors are retained by the handle (gen == 0); arena tensors are valid
@@ -32,5 +33,6 @@ void cil_open_tensor(lua_State *L);
 void cil_open_nn(lua_State *L);
 void cil_open_env(lua_State *L);
 void cil_open_data(lua_State *L);
+void cil_open_bench(lua_State *L);
 int luaopen_cleanil_core(lua_State *L);
 #endif

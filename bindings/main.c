@@ -88,6 +88,8 @@ static const char *lua_dir(void) {
 
 static void setup(lua_State *L) {
   luaL_openlibs(L);
+  /* many short-lived tensor handles per update: the generational collector keeps them cheap */
+  lua_gc(L, LUA_GCGEN, 0, 0);
   /* package.path: our lua/ tree first */
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");

@@ -196,7 +196,26 @@ static const char *unop_name[CIL_NUNARY] = {
     "neg",      "exp",  "log",  "sqrt",   "square", "abs",     "tanh",       "atanh",   "sigmoid",
     "softplus", "relu", "silu", "sign",   "silu_d", "silu_dd", "softplus_d", "step"};
 
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* exp for the activation kernels: Cody-Waite range reduction + Cephes' degree-6 polynomial,
+ * ~1 ulp, written so that loops over it vectorize (libm's expf does not). NaN stays NaN. */
+static inline float fexp(float x) {
+  float xc = x < -87.33654f ? -87.33654f : (x > 88.72283f ? 88.72283f : x);
+  const float shifter = 12582912.0f; /* 1.5*2^23: adding and subtracting rounds to nearest */
+  float n = (xc * 1.44269504088896341f + shifter) - shifter;
+  float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  union { int32_t i; float f; } sc;
+  sc.i = ((int32_t)n + 127) << 23;
+  float y = p * sc.f;
+  return x != x ? x : y;
+}
+static inline float sigm(float x) { return 1.0f / (1.0f + fexp(-x)); }
 static inline float softplus_f(float x) { /* torch: beta 1, threshold 20 */
   return x > 20.0f ? x : log1pf(expf(x));
 }
@@ -239,7 +258,7 @@ static cil_tensor *unary_raw(int op, cil_tensor *x) {
   case CIL_SIGMOID: UN_KERNEL(sigm(x));
   case CIL_SOFTPLUS: UN_KERNEL(softplus_f(x));
   case CIL_RELU: UN_KERNEL(x > 0.0f ? x : 0.0f);
-  case CIL_SILU: UN_KERNEL(x / (1.0f + expf(-x)));
+  case CIL_SILU: UN_KERNEL(x / (1.0f + fexp(-x)));
   case CIL_SIGN: UN_KERNEL((float)((x > 0.0f) - (x < 0.0f)));
   case CIL_SILU_D: UN_KERNEL(silu_d_f(x));
   case CIL_SILU_DD: UN_KERNEL(silu_dd_f(x));
@@ -291,7 +310,18 @@ static void un_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
     NOGRAD_END;
     break;
   }
-  case CIL_SILU: d = cil_unary(CIL_SILU_D, x); break;
+  case CIL_SILU:
+    if (!cil_grad_enabled()) { /* first-order pass: one fused loop, g * silu'(x) */
+      cil_tensor *o = cil_new_like(x);
+      if (!o) return;
+      const float *X = x->data, *G = g->data;
+      float *O = o->data;
+      for (int64_t i = 0; i < x->numel; i++) O[i] = G[i] * silu_d_f(X[i]);
+      gin[0] = o;
+      return;
+    }
+    d = cil_unary(CIL_SILU_D, x);
+    break;
   case CIL_SILU_D: d = cil_unary(CIL_SILU_DD, x); break;
   case CIL_SILU_DD: {
     NOGRAD_BEGIN; /* third derivative: exact values, not differentiable further */
@@ -866,6 +896,10 @@ cil_tensor *cil_reduce(cil_reduce_op op, cil_tensor *x, int dim, int keepdim) {
       switch (op) {
       case CIL_SUM:
       case CIL_MEAN:
+        if (inner > 1) { /* handled below, row by row */
+          po[i] = 0.0f;
+          break;
+        }
         acc = 0.0;
         for (int64_t j = 0; j < n; j++) acc += px[j * inner + i];
         po[i] = (float)(op == CIL_MEAN ? (n ? acc / (double)n : NAN) : acc);
@@ -894,6 +928,16 @@ cil_tensor *cil_reduce(cil_reduce_op op, cil_tensor *x, int dim, int keepdim) {
         break;
       }
       default: break;
+      }
+    }
+    if ((op == CIL_SUM || op == CIL_MEAN) && inner > 1) { /* contiguous rows: vectorizes */
+      for (int64_t j = 0; j < n; j++) {
+        const float *row = px + j * inner;
+        for (int64_t i = 0; i < inner; i++) po[i] += row[i];
+      }
+      if (op == CIL_MEAN) {
+        float f = n ? 1.0f / (float)n : NAN;
+        for (int64_t i = 0; i < inner; i++) po[i] *= f;
       }
     }
   }

@@ -1,0 +1,56 @@
+/* Lua bindings: measurement helpers for bench/ (sgemm roofline, wall clock, resident memory). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+#include "../engine/core/internal.h"
+#include "lcil.h"
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+static int l_clock(lua_State *L) {
+  lua_pushnumber(L, now());
+  return 1;
+}
+/* sgemm_gflops(m, n, k, seconds): GFLOP/s of C[m,n] = A[m,k] B[k,n] at the current thread count */
+static int l_sgemm_gflops(lua_State *L) {
+  int m = (int)luaL_checkinteger(L, 1), n = (int)luaL_checkinteger(L, 2), k = (int)luaL_checkinteger(L, 3);
+  double secs = luaL_optnumber(L, 4, 1.0);
+  luaL_argcheck(L, m > 0 && n > 0 && k > 0 && m * (double)k < 1e8 && k * (double)n < 1e8, 1, "bad sizes");
+  float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n), *c = malloc(sizeof(float) * m * n);
+  for (int i = 0; i < m * k; i++) a[i] = (float)(i % 7) * 0.1f;
+  for (int i = 0; i < k * n; i++) b[i] = (float)(i % 5) * 0.1f;
+  for (int w = 0; w < 3; w++) cil_sgemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+  long iters = 0;
+  double t0 = now(), t;
+  do {
+    for (int r = 0; r < 10; r++) cil_sgemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+    iters += 10;
+    t = now() - t0;
+  } while (t < secs);
+  free(a);
+  free(b);
+  free(c);
+  lua_pushnumber(L, 2.0 * m * n * (double)k * iters / t / 1e9);
+  return 1;
+}
+/* rss_bytes(): resident set size of this process */
+static int l_rss(lua_State *L) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long pages = 0, rss = 0;
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+    fclose(f);
+  }
+  lua_pushinteger(L, (lua_Integer)rss * sysconf(_SC_PAGESIZE));
+  return 1;
+}
+void cil_open_bench(lua_State *L) {
+  static const luaL_Reg fns[] = {{"clock", l_clock}, {"sgemm_gflops", l_sgemm_gflops}, {"rss_bytes", l_rss}, {NULL, NULL}};
+  lua_newtable(L);
+  luaL_setfuncs(L, fns, 0);
+  lua_setfield(L, -2, "sys");
+}

@@ -1,0 +1,142 @@
+/* Adam/AdamW, gradient clipping, polyak averaging: loops over flat parameter arrays. */
+#include "optim.h"
+#include "internal.h"
+#include <stdlib.h>
+#include <string.h>
+
+cil_adam *cil_adam_new(cil_tensor **params, int n, float lr, float beta1, float beta2, float eps,
+                       float weight_decay, int decoupled) {
+  CIL_CHECK(n > 0, "Adam: empty parameter list");
+  CIL_CHECK(lr >= 0 && eps >= 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 &&
+                weight_decay >= 0,
+            "Adam: invalid hyper-parameters (lr %g, betas %g %g, eps %g, weight_decay %g)", lr,
+            beta1, beta2, eps, weight_decay);
+  for (int i = 0; i < n; i++)
+    CIL_CHECK(params[i]->persistent, "Adam: parameter %d (%s) is not persistent (use cil.param)",
+              i + 1, cil_shapestr(params[i]));
+  cil_adam *o = calloc(1, sizeof *o);
+  CIL_CHECK(o, "out of memory");
+  o->n = n;
+  o->p = calloc(n, sizeof *o->p);
+  o->m = calloc(n, sizeof *o->m);
+  o->v = calloc(n, sizeof *o->v);
+  if (!o->p || !o->m || !o->v) {
+    cil_adam_free(o);
+    CIL_CHECK(0, "out of memory");
+  }
+  for (int i = 0; i < n; i++) {
+    o->p[i] = params[i];
+    cil_retain(params[i]);
+    o->m[i] = cil_persistent(params[i]->ndim, params[i]->shape);
+    o->v[i] = cil_persistent(params[i]->ndim, params[i]->shape);
+    if (!o->m[i] || !o->v[i]) {
+      cil_adam_free(o);
+      return NULL;
+    }
+  }
+  o->lr = lr;
+  o->beta1 = beta1;
+  o->beta2 = beta2;
+  o->eps = eps;
+  o->weight_decay = weight_decay;
+  o->decoupled = decoupled;
+  return o;
+}
+
+void cil_adam_free(cil_adam *o) {
+  if (!o) return;
+  for (int i = 0; i < o->n; i++) {
+    if (o->p) cil_release(o->p[i]);
+    if (o->m) cil_release(o->m[i]);
+    if (o->v) cil_release(o->v[i]);
+  }
+  free(o->p);
+  free(o->m);
+  free(o->v);
+  free(o);
+}
+
+/* torch.optim.Adam (foreach=False, amsgrad=False, maximize=False):
+ *   g += wd*p (Adam) | p *= 1 - lr*wd (AdamW)
+ *   m = b1*m + (1-b1)*g ;  v = b2*v + (1-b2)*g^2
+ *   p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)                                      */
+int cil_adam_step(cil_adam *o) {
+  o->step++;
+  /* scalars in double, as torch computes them in Python */
+  double bc1 = 1.0 - pow((double)o->beta1, (double)o->step);
+  double bc2 = 1.0 - pow((double)o->beta2, (double)o->step);
+  float step_size = (float)((double)o->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+  float b1 = o->beta1, b2 = o->beta2, eps = o->eps, wd = o->weight_decay;
+  for (int i = 0; i < o->n; i++) {
+    cil_tensor *p = o->p[i];
+    if (!p->grad) continue;
+    float *x = p->data, *m = o->m[i]->data, *v = o->v[i]->data;
+    const float *g = p->grad->data;
+    int64_t n = p->numel;
+    if (o->decoupled && wd != 0.0f) {
+      float f = 1.0f - o->lr * wd;
+      for (int64_t j = 0; j < n; j++) x[j] *= f;
+    }
+    for (int64_t j = 0; j < n; j++) {
+      float gj = g[j];
+      if (!o->decoupled && wd != 0.0f) gj += wd * x[j];
+      m[j] = b1 * m[j] + (1.0f - b1) * gj;
+      v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
+      float denom = sqrtf(v[j]) / bc2_sqrt + eps;
+      x[j] -= step_size * (m[j] / denom);
+    }
+  }
+  return 1;
+}
+
+double cil_clip_grad_norm(cil_tensor **params, int n, double max_norm) {
+  double tot = 0.0;
+  for (int i = 0; i < n; i++) {
+    if (!params[i]->grad) continue;
+    const float *g = params[i]->grad->data;
+    double s = 0.0;
+    for (int64_t j = 0; j < params[i]->numel; j++) s += (double)g[j] * g[j];
+    tot += s;
+  }
+  double norm = sqrt(tot);
+  float coef = (float)(max_norm / (norm + 1e-6));
+  if (coef < 1.0f)
+    for (int i = 0; i < n; i++) {
+      if (!params[i]->grad) continue;
+      float *g = params[i]->grad->data;
+      for (int64_t j = 0; j < params[i]->numel; j++) g[j] *= coef;
+    }
+  return norm;
+}
+
+static int same_shapes(cil_tensor **a, cil_tensor **b, int n, const char *op) {
+  for (int i = 0; i < n; i++)
+    if (!cil_shape_eq(a[i], b[i])) {
+      cil_seterr("%s: parameter %d has shape %s in one list and %s in the other", op, i + 1,
+                 cil_shapestr(a[i]), cil_shapestr(b[i]));
+      return 0;
+    }
+  return 1;
+}
+
+int cil_polyak(cil_tensor **target, cil_tensor **source, int n, float tau) {
+  if (!same_shapes(target, source, n, "polyak")) return 0;
+  float s = 1.0f - tau;
+  for (int i = 0; i < n; i++) {
+    float *t = target[i]->data;
+    const float *x = source[i]->data;
+    for (int64_t j = 0; j < target[i]->numel; j++) t[j] = tau * t[j] + s * x[j];
+  }
+  return 1;
+}
+
+int cil_copy_params(cil_tensor **dst, cil_tensor **src, int n) {
+  if (!same_shapes(dst, src, n, "copy_params")) return 0;
+  for (int i = 0; i < n; i++) memcpy(dst[i]->data, src[i]->data, (size_t)src[i]->numel * sizeof(float));
+  return 1;
+}
+
+void cil_zero_grads(cil_tensor **params, int n) {
+  for (int i = 0; i < n; i++)
+    if (params[i]->grad) memset(params[i]->grad->data, 0, (size_t)params[i]->grad->numel * sizeof(float));
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# cleanil setup: installs the Debian packages the project needs (only those missing), builds, and
+# runs what you ask for.
+#   ./setup.sh demo     build, then run the default demo
+#   ./setup.sh test     build, then run every test (ctest)
+#   ./setup.sh build    install dependencies and build only
+#   ./setup.sh asan     build with AddressSanitizer + UBSan in build-asan/ and run every test there
+#   ./setup.sh bench    also install the PyTorch baseline (python3-torch) and run the benchmarks
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+DEPS=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libmujoco-dev libopenblas-dev
+      libhdf5-dev libreadline-dev lua-busted gnuplot-nox)
+BENCH_DEPS=(python3-torch python3-h5py python3-numpy)
+
+install_missing() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "setup: installing ${missing[*]}"
+  local SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+build() { # build DIR TYPE
+  cmake -S "$ROOT" -B "$ROOT/$1" -DCMAKE_BUILD_TYPE="$2" > /dev/null
+  cmake --build "$ROOT/$1" -j "$JOBS"
+}
+
+cmd=${1:-demo}
+case "$cmd" in
+  build) install_missing "${DEPS[@]}"; build build Release ;;
+  demo)
+    install_missing "${DEPS[@]}"; build build Release
+    exec "$ROOT/build/cleanil" "$ROOT/examples/demo.lua" ;;
+  test)
+    install_missing "${DEPS[@]}"; build build Release
+    cd "$ROOT/build" && exec ctest --output-on-failure --timeout 600 -j 1 ;;
+  asan)
+    install_missing "${DEPS[@]}"; build build-asan Asan
+    cd "$ROOT/build-asan" && ASAN_OPTIONS=detect_leaks=0 exec ctest --output-on-failure --timeout 1800 -j 1 ;;
+  bench)
+    install_missing "${DEPS[@]}" "${BENCH_DEPS[@]}"; build build Release
+    exec bash "$ROOT/bench/run.sh" ;;
+  *) echo "usage: ./setup.sh [demo|test|build|asan|bench]" >&2; exit 2 ;;
+esac
