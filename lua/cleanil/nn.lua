@@ -94,10 +94,17 @@ return function(cil)
     local self = setmetatable({members = E, in_features = nin, out_features = nout,
       _params = {{"weight"}, {"bias"}}}, EnsembleLinear)
     local rng = rng_of(opts)
-    local std = 1 / (2 * math.sqrt(nin))
-    local w = cil.normal(rng, 0, std, E, nin, nout)
-    self.weight = cil.param(w:clamp(-2, 2)) -- truncation at +-2 (never active at this std)
-    self.bias = cil.param(cil.zeros(E, 1, nout))
+    if opts.init == "linear" then -- E independent nn.Linear layers (PyTorch default init)
+      local bound = 1 / math.sqrt(nin)
+      self.weight = cil.param(cil.uniform(rng, -bound, bound, E, nin, nout))
+      self.bias = cil.param(cil.uniform(rng, -bound, bound, E, 1, nout))
+    else
+      local std = 1 / (2 * math.sqrt(nin))
+      local w = cil.normal(rng, 0, std, E, nin, nout)
+      self.weight = cil.param(w:clamp(-2, 2)) -- truncation at +-2 (never active at this std)
+      self.bias = cil.param(cil.zeros(E, 1, nout))
+    end
+    if opts.zero_init then self.weight:fill_(0); self.bias:fill_(0) end
     return self
   end
   function EnsembleLinear:forward(x) return x:matmul(self.weight) + self.bias end
@@ -137,7 +144,7 @@ return function(cil)
     sizes[#sizes + 1] = nout
     self.layers = {}
     for i = 1, #sizes - 1 do
-      local o = {rng = opts.rng, zero_init = opts.zero_last and i == #sizes - 1}
+      local o = {rng = opts.rng, init = opts.init, zero_init = opts.zero_last and i == #sizes - 1}
       local l = lead and layer(lead, sizes[i], sizes[i + 1], o) or layer(sizes[i], sizes[i + 1], o)
       self.layers[i] = l
       self._children[i] = {"layers." .. i, l}
@@ -164,6 +171,18 @@ return function(cil)
   EnsembleMLP.forward = MLP.forward
   function EnsembleMLP:describe()
     return string.format("EnsembleMLP(%d x %s, %s)", self.members, table.concat(self.sizes, " -> "), self.activation)
+  end
+
+  -- DoubleQ: two independent Q MLPs on x = [o, a], evaluated together as a 2-member ensemble
+  -- (PyTorch default init per member); forward(x [B, in]) -> [2, B, 1]; min over members via :minq.
+  nn.DoubleQ = function(nin, hidden, opts)
+    opts = opts or {}
+    local o = {}
+    for k, v in pairs(opts) do o[k] = v end
+    o.init = "linear"
+    local q = nn.EnsembleMLP(2, nin, hidden, 1, o)
+    q.minq = function(self, x) local y = self:forward(x); return cil.minimum(y[1], y[2]) end
+    return q
   end
 
   -- deep copy with fresh persistent parameters (targets)

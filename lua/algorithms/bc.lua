@@ -1,0 +1,85 @@
+-- BC: behaviour cloning with the tanh-Gaussian actor (algorithms.md §4.1).
+--   L = -mean log pi(a_E | o_E) + l2_penalty * 1/2 sum theta^2
+--   cleanil algorithms/bc.lua --env=hopper [--preset=quick] [--key=value ...] [--resume]
+local cil = require "cleanil"
+local cfg, flags = cil.run.config("bc", arg, "behaviour cloning from expert demonstrations")
+if flags.help then return end
+
+local run = cil.run.start("bc", cfg, flags)
+cil.set_num_threads(cfg.threads)
+cil.manual_seed(cfg.seed)
+local rng = cil.rng(cfg.seed)
+
+-- data: N expert episodes, a 90/10 train/eval split, observations normalized with train stats
+local path = cfg.expert_path ~= "" and cfg.expert_path or cil.data_path(cfg.env, "expert.h5")
+local experts = cil.data.load_expert_trajs(path, cfg.num_expert_trajs, {rule = cfg.expert_rule})
+local train, held_out = cil.data.train_test_split(experts, cfg.train_ratio, rng)
+local mean, std = cil.data.obs_stats(train.observations)
+train = cil.data.normalize_dataset(train, mean, std)
+held_out = cil.data.normalize_dataset(held_out, mean, std)
+local normalize = function(o) return (o - mean) / std end
+
+local env = cil.env.make(cfg.env, {num_envs = cfg.eval_episodes, seed = cfg.seed + 100003})
+local actor = cil.TanhNormalActor(env.obs_dim, env.act_dim, cfg.hidden, {activation = cfg.activation, rng = rng})
+local params = actor:parameters()
+local opt = cil.optim.Adam(params, {lr = cfg.lr_actor})
+local N = cil.data.num_rows(train)
+
+local function l2(ps)
+  local s = 0
+  for _, p in ipairs(ps) do s = s + p:square():sum() * 0.5 end
+  return s
+end
+
+-- likelihood probes (no grad): mean log pi(a|o) and mean |a_sample - a| on up to 1000 rows
+local function probe(d)
+  return cil.no_grad(function()
+    local n = math.min(1000, cil.data.num_rows(d))
+    local o, a = d.observations:rows(1, n), d.actions:rows(1, n)
+    local pi = actor(o)
+    return pi:log_prob(a):mean():item(), (pi:sample(rng) - a):abs():mean():item()
+  end)
+end
+
+local T = cfg.epochs * cfg.steps_per_epoch
+local S = {step = 0, evals = {}}
+if run.resuming then
+  local ck = cil.checkpoint.load(run:checkpoint_path())
+  S = ck.state
+  actor:load_state_dict(ck.actor)
+  opt:load_state(ck.opt)
+  rng:set_state(ck.rng)
+  run:trim_log(S.step)
+end
+
+local loss
+while S.step < T do
+  cil.reset()
+  local idx = cil.randint(rng, 1, N, cfg.batch_size)
+  local o, a = train.observations:index_select(1, idx), train.actions:index_select(1, idx)
+  loss = -actor(o):log_prob(a):mean()
+  if cfg.l2_penalty > 0 then loss = loss + l2(params) * cfg.l2_penalty end
+  opt:zero_grad()
+  loss:backward()
+  cil.optim.clip_grad_norm(params, cfg.grad_clip)
+  opt:step()
+  S.step = S.step + 1
+  if S.step % cfg.steps_per_epoch == 0 then
+    local returns = cil.run.evaluate(env, actor, normalize)
+    local m = 0
+    for _, R in ipairs(returns) do S.evals[#S.evals + 1] = R; m = m + R / #returns end
+    local tl, tm = probe(train)
+    local el, em = probe(held_out)
+    run:log({step = S.step, eval_return = m, eval_score = cil.env.normalized_score(cfg.env, m),
+      loss = loss:item(), train_act_logp = tl, train_act_mae = tm, eval_act_logp = el, eval_act_mae = em})
+    S.last_eval = m
+  end
+  if S.step % cfg.checkpoint_every == 0 or S.step == T then
+    cil.checkpoint.save(run:checkpoint_path(), {state = S, actor = actor:state_dict(),
+      opt = opt:state(), rng = rng:state(), config = cfg})
+  end
+  run:progress(S.step, T, string.format("loss %.3f | last eval %s", loss:item(),
+    S.last_eval and string.format("%.1f", S.last_eval) or "-"))
+end
+
+cil.run.finish(run, S.evals, path)

@@ -1,0 +1,14 @@
+-- BC hyper-parameters (reference configs/il/bc/*-expert-v2.yaml; algorithms.md §4.1, protocol.md)
+return {
+  seed = 0,
+  threads = 1,
+  expert_path = "",         -- "" = data/<env>/expert.h5 shipped with cleanil; a D4RL *-expert-v2.hdf5 works too
+  num_expert_trajs = 20, train_ratio = 0.9, expert_rule = "reference",
+  hidden = {256, 256, 256}, activation = "silu",
+  batch_size = 256, lr_actor = 3e-4, grad_clip = 1000, l2_penalty = 0,
+  epochs = 200, steps_per_epoch = 1000,
+  eval_episodes = 1, checkpoint_every = 20000, print_every_s = 10,
+  presets = {
+    quick = {epochs = 10, eval_episodes = 3},
+  },
+}

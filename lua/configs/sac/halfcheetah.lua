@@ -1,0 +1,1 @@
+return {env = "halfcheetah", medium_return = 3000}

@@ -1,0 +1,1 @@
+return {env = "hopper", medium_return = 1000}
