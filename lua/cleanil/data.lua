@@ -41,11 +41,7 @@ return function(cil)
 
   -- rows where mask (tensor [N] of 0/1) is non-zero
   function data.select_mask(d, mask)
-    local idx = {}
-    for i = 1, #mask do
-      if mask[i] ~= 0 then idx[#idx + 1] = i end
-    end
-    return data.select(d, idx)
+    return data.select(d, data.mask_index(mask))
   end
 
   -- rows whose next_observations is a known successor (matters only for files without
@@ -108,10 +104,8 @@ return function(cil)
     local n = data.num_rows(d)
     local ne = data.eval_size(n, train_ratio, max_eval)
     local perm = rng and cil.randperm(rng, n) or cil.randperm(n)
-    local ev, tr = {}, {}
-    for i = 1, n do
-      if i <= ne then ev[#ev + 1] = perm[i] else tr[#tr + 1] = perm[i] end
-    end
+    local tr = ne < n and perm:narrow(1, ne + 1, n - ne) or {}
+    local ev = ne > 0 and perm:narrow(1, 1, ne) or {}
     return data.select(d, tr), data.select(d, ev)
   end
 

@@ -1,0 +1,1030 @@
+/* HDF5 writer (atomic commit, checksums) and tree reader. See h5io.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "h5io.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ hashing */
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+#define P1 0x9E3779B185EBCA87ULL
+#define P2 0xC2B2AE3D27D4EB4FULL
+#define P3 0x165667B19E3779F9ULL
+static inline uint64_t lane(uint64_t acc, uint64_t w) { return rotl64(acc + w * P2, 31) * P1; }
+static inline uint64_t load64(const unsigned char *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+/* final avalanche (splitmix64's) */
+static inline uint64_t fmix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t cil_hash64(const void *data, size_t len, uint64_t seed) {
+  const unsigned char *p = data;
+  uint64_t v[4] = {seed + P1 + P2, seed + P2, seed, seed - P1};
+  size_t i = 0;
+  for (; i + 32 <= len; i += 32)
+    for (int k = 0; k < 4; k++) v[k] = lane(v[k], load64(p + i + 8 * k));
+  uint64_t h = rotl64(v[0], 1) + rotl64(v[1], 7) + rotl64(v[2], 12) + rotl64(v[3], 18);
+  for (; i + 8 <= len; i += 8) h = rotl64(h ^ lane(0, load64(p + i)), 27) * P1 + P3;
+  for (; i < len; i++) h = rotl64(h ^ (p[i] * P3), 11) * P1;
+  return fmix(h ^ (uint64_t)len);
+}
+
+/* one dataset's contribution to a file's checksum: independent of the write order */
+static uint64_t entry_mix(const char *path, uint64_t payload) {
+  return fmix(cil_hash64(path, strlen(path), 0x636c65616e696cULL) ^ payload);
+}
+
+/* ------------------------------------------------------------------ HDF5 errors */
+static void h5_quiet(void) {
+  static int done = 0;
+  if (!done) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    done = 1;
+  }
+}
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+  (void)n;
+  if (e->desc && e->desc[0]) snprintf((char *)data, 256, "%s", e->desc); /* keep the innermost */
+  return 0;
+}
+/* HDF5's innermost error message for the last failed call ("" if none) */
+static const char *h5_msg(void) {
+  static char buf[256];
+  buf[0] = 0;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, buf);
+  H5Eclear2(H5E_DEFAULT);
+  return buf;
+}
+
+/* ------------------------------------------------------------------ attributes */
+static int attr_str_set(hid_t obj, const char *name, const char *val) {
+  hid_t t = H5Tcopy(H5T_C_S1), s = H5Screate(H5S_SCALAR);
+  H5Tset_size(t, strlen(val) ? strlen(val) : 1);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  hid_t a = H5Acreate2(obj, name, t, s, H5P_DEFAULT, H5P_DEFAULT);
+  int ok = a >= 0 && H5Awrite(a, t, val) >= 0;
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(s);
+  H5Tclose(t);
+  return ok;
+}
+/* read a string attribute into out (size cap); returns 0 if missing or not a string */
+static int attr_str_get(hid_t obj, const char *name, char *out, size_t cap) {
+  out[0] = 0;
+  if (H5Aexists(obj, name) <= 0) return 0;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  if (a < 0) return 0;
+  hid_t t = H5Aget_type(a);
+  int ok = 0;
+  if (H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t)) {
+    size_t sz = H5Tget_size(t);
+    char *tmp = calloc(sz + 1, 1);
+    hid_t mt = H5Tcopy(t);
+    if (tmp && H5Aread(a, mt, tmp) >= 0) {
+      snprintf(out, cap, "%s", tmp);
+      ok = 1;
+    }
+    H5Tclose(mt);
+    free(tmp);
+  }
+  H5Tclose(t);
+  H5Aclose(a);
+  return ok;
+}
+static int attr_i64_set(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v) {
+  hid_t s = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(obj, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT);
+  int ok = a >= 0 && H5Awrite(a, mtype, v) >= 0;
+  if (a >= 0) H5Aclose(a);
+  H5Sclose(s);
+  return ok;
+}
+static int attr_get(hid_t obj, const char *name, hid_t mtype, void *v) {
+  if (H5Aexists(obj, name) <= 0) return 0;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  if (a < 0) return 0;
+  int ok = H5Aread(a, mtype, v) >= 0;
+  H5Aclose(a);
+  return ok;
+}
+
+/* ------------------------------------------------------------------ writer */
+struct cil_h5w {
+  hid_t f;
+  char *path, *tmp;
+  int ckpt;
+  uint64_t sum, count;
+};
+
+static char *dupstr(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+cil_h5w *cil_h5w_create(const char *path, int checkpoint) {
+  h5_quiet();
+  cil_h5w *w = calloc(1, sizeof *w);
+  if (!w) {
+    cil_seterr("out of memory");
+    return NULL;
+  }
+  w->ckpt = checkpoint;
+  w->path = dupstr(path);
+  w->tmp = malloc(strlen(path) + 32);
+  if (!w->path || !w->tmp) {
+    free(w->path);
+    free(w->tmp);
+    free(w);
+    cil_seterr("out of memory");
+    return NULL;
+  }
+  sprintf(w->tmp, "%s.tmp-%ld", path, (long)getpid());
+  w->f = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (w->f < 0) {
+    const char *m = h5_msg();
+    int e = errno;
+    cil_seterr("cannot write %s: cannot create %s (%s%s%s)", path, w->tmp, e ? strerror(e) : "",
+               e && *m ? "; HDF5: " : "", m);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+    return NULL;
+  }
+  if (checkpoint) {
+    int64_t ver = 1;
+    attr_str_set(w->f, "cil_kind", "table");
+    attr_i64_set(w->f, "cil_format", H5T_STD_I64LE, H5T_NATIVE_INT64, &ver);
+  }
+  return w;
+}
+
+static int werr(cil_h5w *w, const char *what, const char *obj) {
+  const char *m = h5_msg();
+  cil_seterr("cannot write %s: %s '%s' failed%s%s", w->path, what, obj, *m ? ": " : "", m);
+  return 0;
+}
+
+static hid_t lcpl_intermediate(void) {
+  hid_t l = H5Pcreate(H5P_LINK_CREATE);
+  H5Pset_create_intermediate_group(l, 1);
+  return l;
+}
+
+int cil_h5w_group(cil_h5w *w, const char *path, const char *kind) {
+  hid_t l = lcpl_intermediate();
+  hid_t g = H5Gcreate2(w->f, path, l, H5P_DEFAULT, H5P_DEFAULT);
+  H5Pclose(l);
+  if (g < 0) return werr(w, "creating group", path);
+  int ok = !(w->ckpt && kind) || attr_str_set(g, "cil_kind", kind);
+  H5Gclose(g);
+  return ok ? 1 : werr(w, "tagging group", path);
+}
+
+/* create a dataset, write it, tag it (checkpoint mode). mem = memory type of data. */
+static int write_ds(cil_h5w *w, const char *path, hid_t ftype, hid_t mtype, size_t esize,
+                    const void *data, int ndim, const int64_t *shape, int gzip, const char *kind) {
+  hsize_t dims[CIL_MAXDIM];
+  uint64_t numel = 1;
+  if (ndim < 0 || ndim > CIL_MAXDIM) {
+    cil_seterr("cannot write %s: '%s' has %d dims (at most %d)", w->path, path, ndim, CIL_MAXDIM);
+    return 0;
+  }
+  for (int d = 0; d < ndim; d++) {
+    dims[d] = (hsize_t)shape[d];
+    numel *= dims[d];
+  }
+  hid_t space = ndim ? H5Screate_simple(ndim, dims, NULL) : H5Screate(H5S_SCALAR);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (gzip > 0 && ndim > 0 && numel > 0) {
+    hsize_t chunk[CIL_MAXDIM];
+    uint64_t rowbytes = esize;
+    for (int d = 1; d < ndim; d++) {
+      chunk[d] = dims[d];
+      rowbytes *= dims[d];
+    }
+    uint64_t rows = (256u << 10) / (rowbytes ? rowbytes : 1); /* ~256 KB chunks */
+    if (rows < 1) rows = 1;
+    if (rows > dims[0]) rows = dims[0];
+    chunk[0] = rows;
+    H5Pset_chunk(dcpl, ndim, chunk);
+    H5Pset_deflate(dcpl, gzip > 9 ? 9 : (unsigned)gzip);
+  }
+  hid_t l = lcpl_intermediate();
+  hid_t ds = H5Dcreate2(w->f, path, ftype, space, l, dcpl, H5P_DEFAULT);
+  H5Pclose(l);
+  H5Pclose(dcpl);
+  H5Sclose(space);
+  if (ds < 0) return werr(w, "creating dataset", path);
+  if (numel > 0 && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+    H5Dclose(ds);
+    return werr(w, "writing dataset", path);
+  }
+  if (w->ckpt) {
+    uint64_t h = cil_hash64(data, (size_t)numel * esize, 0);
+    if (!attr_str_set(ds, "cil_kind", kind ? kind : "tensor") ||
+        !attr_i64_set(ds, "cil_hash", H5T_STD_U64LE, H5T_NATIVE_UINT64, &h)) {
+      H5Dclose(ds);
+      return werr(w, "tagging dataset", path);
+    }
+    w->sum += entry_mix(path, h);
+    w->count++;
+  }
+  H5Dclose(ds);
+  return 1;
+}
+
+int cil_h5w_floats(cil_h5w *w, const char *path, const float *data, int ndim, const int64_t *shape,
+                   int gzip, const char *kind) {
+  return write_ds(w, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 4, data, ndim, shape, gzip, kind);
+}
+
+int cil_h5w_tensor(cil_h5w *w, const char *path, const cil_tensor *t, int gzip) {
+  int64_t s[CIL_MAXDIM];
+  for (int d = 0; d < t->ndim; d++) s[d] = t->shape[d];
+  if (!cil_h5w_floats(w, path, t->data, t->ndim, s, gzip, "tensor")) return 0;
+  if (w->ckpt && t->requires_grad) return cil_h5w_attr_int(w, path, "requires_grad", 1);
+  return 1;
+}
+
+static hid_t bool_enum(void) {
+  hid_t e = H5Tenum_create(H5T_NATIVE_INT8);
+  int8_t v = 0;
+  H5Tenum_insert(e, "FALSE", &v);
+  v = 1;
+  H5Tenum_insert(e, "TRUE", &v);
+  return e;
+}
+
+int cil_h5w_flags(cil_h5w *w, const char *path, const float *src, int64_t n, int gzip) {
+  int8_t *b = malloc(n ? (size_t)n : 1);
+  if (!b) {
+    cil_seterr("out of memory");
+    return 0;
+  }
+  for (int64_t i = 0; i < n; i++) b[i] = src[i] != 0.0f;
+  hid_t e = bool_enum();
+  int ok = write_ds(w, path, e, e, 1, b, 1, &n, gzip, "flags");
+  H5Tclose(e);
+  free(b);
+  return ok;
+}
+
+int cil_h5w_int(cil_h5w *w, const char *path, int64_t v, const char *kind) {
+  return write_ds(w, path, H5T_STD_I64LE, H5T_NATIVE_INT64, 8, &v, 0, NULL, 0, kind ? kind : "int");
+}
+int cil_h5w_double(cil_h5w *w, const char *path, double v) {
+  return write_ds(w, path, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 8, &v, 0, NULL, 0, "float");
+}
+int cil_h5w_bool(cil_h5w *w, const char *path, int v) {
+  if (w->ckpt) return cil_h5w_int(w, path, v ? 1 : 0, "bool");
+  int8_t b = v ? 1 : 0;
+  hid_t e = bool_enum();
+  int ok = write_ds(w, path, e, e, 1, &b, 0, NULL, 0, "bool");
+  H5Tclose(e);
+  return ok;
+}
+
+int cil_h5w_bytes(cil_h5w *w, const char *path, const void *data, size_t len, const char *kind) {
+  if (w->ckpt) {
+    int64_t n = (int64_t)len;
+    return write_ds(w, path, H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, data, 1, &n, 0, kind ? kind : "string");
+  }
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, len ? len : 1);
+  H5Tset_strpad(t, H5T_STR_NULLPAD);
+  char zero = 0;
+  int ok = write_ds(w, path, t, t, len ? len : 1, len ? data : &zero, 0, NULL, 0, kind);
+  H5Tclose(t);
+  return ok;
+}
+
+int cil_h5w_attr_int(cil_h5w *w, const char *path, const char *name, int64_t v) {
+  hid_t o = H5Oopen(w->f, path, H5P_DEFAULT);
+  if (o < 0) return werr(w, "opening", path);
+  int ok = attr_i64_set(o, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+  H5Oclose(o);
+  return ok ? 1 : werr(w, "setting an attribute on", path);
+}
+
+static void free_writer(cil_h5w *w) {
+  free(w->path);
+  free(w->tmp);
+  free(w);
+}
+
+void cil_h5w_abort(cil_h5w *w) {
+  if (!w) return;
+  if (w->f >= 0) H5Fclose(w->f);
+  unlink(w->tmp);
+  free_writer(w);
+}
+
+static int fsync_path(const char *p, int dir) {
+  int fd = open(p, O_RDONLY | (dir ? O_DIRECTORY : 0));
+  if (fd < 0) return 0;
+  int ok = fsync(fd) == 0;
+  close(fd);
+  return ok;
+}
+
+int cil_h5w_commit(cil_h5w *w) {
+  if (w->ckpt) {
+    if (!attr_i64_set(w->f, "cil_checksum", H5T_STD_U64LE, H5T_NATIVE_UINT64, &w->sum) ||
+        !attr_i64_set(w->f, "cil_count", H5T_STD_U64LE, H5T_NATIVE_UINT64, &w->count)) {
+      werr(w, "writing the checksum of", "/");
+      cil_h5w_abort(w);
+      return 0;
+    }
+  }
+  herr_t st = H5Fclose(w->f);
+  w->f = -1;
+  if (st < 0) {
+    werr(w, "closing", w->tmp);
+    cil_h5w_abort(w);
+    return 0;
+  }
+  if (!fsync_path(w->tmp, 0)) {
+    cil_seterr("cannot write %s: fsync of %s failed (%s)", w->path, w->tmp, strerror(errno));
+    cil_h5w_abort(w);
+    return 0;
+  }
+  if (rename(w->tmp, w->path) != 0) {
+    cil_seterr("cannot write %s: rename from %s failed (%s)", w->path, w->tmp, strerror(errno));
+    cil_h5w_abort(w);
+    return 0;
+  }
+  /* make the rename itself durable */
+  char *dir = dupstr(w->path);
+  if (dir) {
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = 0;
+    else if (slash) *slash = 0;
+    else strcpy(dir, ".");
+    fsync_path(dir, 1);
+    free(dir);
+  }
+  free_writer(w);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ reader handle */
+struct cil_h5r {
+  hid_t f;
+  char *path;
+};
+
+cil_h5r *cil_h5r_open(const char *path) {
+  h5_quiet();
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    cil_seterr("cannot open %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    cil_seterr("cannot open %s: not a regular file", path);
+    return NULL;
+  }
+  if (access(path, R_OK) != 0) {
+    cil_seterr("cannot open %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  htri_t is = H5Fis_hdf5(path);
+  if (is <= 0) {
+    h5_msg();
+    cil_seterr("cannot open %s: not an HDF5 file (%lld bytes; truncated or corrupt?)", path,
+               (long long)st.st_size);
+    return NULL;
+  }
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) {
+    const char *m = h5_msg();
+    cil_seterr("cannot open %s: the HDF5 file is damaged (truncated or corrupt?)%s%s", path,
+               *m ? "; HDF5 says: " : "", m);
+    return NULL;
+  }
+  cil_h5r *r = calloc(1, sizeof *r);
+  if (!r || !(r->path = dupstr(path))) {
+    free(r);
+    H5Fclose(f);
+    cil_seterr("out of memory");
+    return NULL;
+  }
+  r->f = f;
+  return r;
+}
+
+void cil_h5r_close(cil_h5r *r) {
+  if (!r) return;
+  H5Fclose(r->f);
+  free(r->path);
+  free(r);
+}
+
+const char *cil_h5r_path(const cil_h5r *r) { return r->path; }
+
+int cil_h5r_exists(cil_h5r *r, const char *path) {
+  char buf[1024];
+  size_t n = strlen(path);
+  if (n == 0 || (n == 1 && path[0] == '/')) return 1;
+  if (n >= sizeof buf) return 0;
+  memcpy(buf, path, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (buf[i] == '/' || buf[i] == 0) {
+      char c = buf[i];
+      buf[i] = 0;
+      htri_t e = H5Lexists(r->f, buf, H5P_DEFAULT);
+      buf[i] = c;
+      if (e <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return 0;
+      }
+    }
+  }
+  return 1;
+}
+
+int cil_h5r_is_group(cil_h5r *r, const char *path) {
+  if (!cil_h5r_exists(r, path)) return 0;
+  hid_t o = H5Oopen(r->f, path, H5P_DEFAULT);
+  if (o < 0) {
+    h5_msg();
+    return 0;
+  }
+  int g = H5Iget_type(o) == H5I_GROUP;
+  H5Oclose(o);
+  return g;
+}
+
+static int is_numeric_type(hid_t t) {
+  H5T_class_t c = H5Tget_class(t);
+  if (c == H5T_INTEGER || c == H5T_FLOAT || c == H5T_BITFIELD) return 1;
+  if (c == H5T_ENUM) {
+    hid_t s = H5Tget_super(t);
+    int ok = H5Tget_class(s) == H5T_INTEGER;
+    H5Tclose(s);
+    return ok;
+  }
+  return 0;
+}
+
+static const char *class_name(hid_t t) {
+  switch (H5Tget_class(t)) {
+    case H5T_INTEGER: return "integer";
+    case H5T_FLOAT: return "float";
+    case H5T_STRING: return "string";
+    case H5T_BITFIELD: return "bitfield";
+    case H5T_OPAQUE: return "opaque";
+    case H5T_COMPOUND: return "compound";
+    case H5T_REFERENCE: return "reference";
+    case H5T_ENUM: return "enum";
+    case H5T_VLEN: return "variable-length";
+    case H5T_ARRAY: return "array";
+    default: return "unknown";
+  }
+}
+
+int cil_h5r_shape(cil_h5r *r, const char *path, int64_t *dims, int maxdim, int *numeric) {
+  if (!cil_h5r_exists(r, path)) {
+    cil_seterr("%s: no key '%s'", r->path, path);
+    return -1;
+  }
+  hid_t ds = H5Dopen2(r->f, path, H5P_DEFAULT);
+  if (ds < 0) {
+    h5_msg();
+    cil_seterr("%s: '%s' is not a dataset", r->path, path);
+    return -1;
+  }
+  hid_t sp = H5Dget_space(ds), t = H5Dget_type(ds);
+  int nd = H5Sget_simple_extent_ndims(sp);
+  hsize_t d[32];
+  int ret = nd;
+  if (nd < 0 || nd > 32) {
+    cil_seterr("%s: cannot read the shape of '%s'", r->path, path);
+    ret = -1;
+  } else {
+    H5Sget_simple_extent_dims(sp, d, NULL);
+    for (int i = 0; i < nd && i < maxdim; i++) dims[i] = (int64_t)d[i];
+    if (numeric) *numeric = is_numeric_type(t);
+  }
+  H5Tclose(t);
+  H5Sclose(sp);
+  H5Dclose(ds);
+  return ret;
+}
+
+/* read a numeric dataset (already open) as numel floats */
+static int read_numeric(hid_t ds, const char *file, const char *path, float *dst, int64_t numel) {
+  hid_t t = H5Dget_type(ds);
+  int ok = 0;
+  if (!is_numeric_type(t)) {
+    cil_seterr("%s: '%s' has %s dtype; expected numbers (float, integer or bool)", file, path,
+               class_name(t));
+    H5Tclose(t);
+    return 0;
+  }
+  hid_t sp = H5Dget_space(ds);
+  hssize_t have = H5Sget_simple_extent_npoints(sp);
+  H5Sclose(sp);
+  if (have != numel) {
+    cil_seterr("%s: '%s' has %lld elements, expected %lld", file, path, (long long)have,
+               (long long)numel);
+    H5Tclose(t);
+    return 0;
+  }
+  if (numel == 0) {
+    H5Tclose(t);
+    return 1;
+  }
+  H5T_class_t c = H5Tget_class(t);
+  if (c == H5T_INTEGER || c == H5T_FLOAT) {
+    ok = H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) >= 0;
+  } else { /* enum (h5py bool) or bitfield: read the raw integers and convert ourselves */
+    hid_t base = c == H5T_ENUM ? H5Tget_super(t) : H5Tcopy(t);
+    hid_t mt = H5Tget_native_type(t, H5T_DIR_ASCEND);
+    size_t sz = H5Tget_size(base);
+    int sgn = H5Tget_class(base) == H5T_INTEGER && H5Tget_sign(base) == H5T_SGN_2;
+    unsigned char *tmp = malloc((size_t)numel * sz);
+    if (tmp && sz <= 8 && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) >= 0) {
+      ok = 1;
+      for (int64_t i = 0; i < numel; i++) {
+        const unsigned char *p = tmp + i * sz;
+        double v;
+        switch (sz) {
+          case 1: v = sgn ? (double)*(const int8_t *)p : (double)*p; break;
+          case 2: { int16_t s; uint16_t u; memcpy(&s, p, 2); memcpy(&u, p, 2); v = sgn ? (double)s : (double)u; } break;
+          case 4: { int32_t s; uint32_t u; memcpy(&s, p, 4); memcpy(&u, p, 4); v = sgn ? (double)s : (double)u; } break;
+          default: { int64_t s; uint64_t u; memcpy(&s, p, 8); memcpy(&u, p, 8); v = sgn ? (double)s : (double)u; }
+        }
+        dst[i] = (float)v;
+      }
+    }
+    free(tmp);
+    H5Tclose(mt);
+    H5Tclose(base);
+  }
+  H5Tclose(t);
+  if (!ok) {
+    const char *m = h5_msg();
+    cil_seterr("%s: reading '%s' failed (truncated or corrupt file?)%s%s", file, path,
+               *m ? "; HDF5 says: " : "", m);
+  }
+  return ok;
+}
+
+int cil_h5r_read_floats(cil_h5r *r, const char *path, float *dst, int64_t numel) {
+  hid_t ds = H5Dopen2(r->f, path, H5P_DEFAULT);
+  if (ds < 0) {
+    h5_msg();
+    cil_seterr("%s: no dataset '%s'", r->path, path);
+    return 0;
+  }
+  int ok = read_numeric(ds, r->path, path, dst, numel);
+  H5Dclose(ds);
+  return ok;
+}
+
+typedef struct {
+  char **names;
+  int n, cap;
+} namelist;
+static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info, void *data) {
+  (void)g;
+  (void)info;
+  namelist *l = data;
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 16;
+    char **nn = realloc(l->names, (size_t)cap * sizeof *nn);
+    if (!nn) return -1;
+    l->names = nn;
+    l->cap = cap;
+  }
+  if (!(l->names[l->n] = dupstr(name))) return -1;
+  l->n++;
+  return 0;
+}
+
+char **cil_h5r_list(cil_h5r *r, const char *path, int *n) {
+  namelist l = {0};
+  *n = 0;
+  hid_t g = H5Gopen2(r->f, path, H5P_DEFAULT);
+  if (g < 0) {
+    h5_msg();
+    cil_seterr("%s: '%s' is not a group", r->path, path);
+    return NULL;
+  }
+  hsize_t idx = 0;
+  herr_t st = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, list_cb, &l);
+  H5Gclose(g);
+  if (st < 0) {
+    h5_msg();
+    cil_h5r_free_names(l.names, l.n);
+    cil_seterr("%s: cannot list group '%s'", r->path, path);
+    return NULL;
+  }
+  *n = l.n;
+  if (!l.names) l.names = malloc(sizeof(char *)); /* non-NULL for an empty group */
+  return l.names;
+}
+
+void cil_h5r_free_names(char **names, int n) {
+  if (!names) return;
+  for (int i = 0; i < n; i++) free(names[i]);
+  free(names);
+}
+
+/* ------------------------------------------------------------------ tree reader */
+typedef struct {
+  cil_h5r *r;
+  int ckpt;
+  uint64_t sum, count;
+} treectx;
+
+static cil_h5node *new_node(const char *name) {
+  cil_h5node *n = calloc(1, sizeof *n);
+  if (n && !(n->name = dupstr(name))) {
+    free(n);
+    n = NULL;
+  }
+  if (!n) cil_seterr("out of memory");
+  return n;
+}
+
+void cil_h5_free_tree(cil_h5node *n) {
+  while (n) {
+    cil_h5node *next = n->next;
+    cil_h5_free_tree(n->child);
+    if (n->tensor) cil_release(n->tensor);
+    if (n->buffer) cil_buffer_free(n->buffer);
+    free(n->bytes);
+    free(n->name);
+    free(n);
+    n = next;
+  }
+}
+
+const cil_h5node *cil_h5_find(const cil_h5node *group, const char *name) {
+  for (const cil_h5node *c = group ? group->child : NULL; c; c = c->next)
+    if (strcmp(c->name, name) == 0) return c;
+  return NULL;
+}
+
+/* verify a checkpoint dataset's payload against its cil_hash attribute */
+static int verify(treectx *c, hid_t ds, const char *path, const void *data, size_t bytes) {
+  uint64_t want = 0, h = cil_hash64(data, bytes, 0);
+  if (!attr_get(ds, "cil_hash", H5T_NATIVE_UINT64, &want)) {
+    cil_seterr("checkpoint %s is damaged: '%s' has no checksum attribute", c->r->path, path);
+    return 0;
+  }
+  if (want != h) {
+    cil_seterr("checkpoint %s is corrupt: checksum mismatch in '%s'", c->r->path, path);
+    return 0;
+  }
+  c->sum += entry_mix(path, h);
+  c->count++;
+  return 1;
+}
+
+static int read_fixed(treectx *c, hid_t ds, const char *path, hid_t mtype, void *dst, hssize_t numel) {
+  if (numel > 0 && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
+    const char *m = h5_msg();
+    cil_seterr("%s %s: reading '%s' failed (truncated or corrupt?)%s%s",
+               c->ckpt ? "checkpoint" : "file", c->r->path, path, *m ? "; HDF5 says: " : "", m);
+    return 0;
+  }
+  return 1;
+}
+
+/* a string dataset (fixed or variable length scalar) into node bytes */
+static int read_string(treectx *c, hid_t ds, hid_t t, const char *path, cil_h5node *n) {
+  hid_t sp = H5Dget_space(ds);
+  hssize_t np = H5Sget_simple_extent_npoints(sp);
+  H5Sclose(sp);
+  if (np != 1) return 2; /* arrays of strings are skipped */
+  int ok = 0;
+  if (H5Tis_variable_str(t)) {
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5Tget_cset(t));
+    char *s = NULL;
+    if (H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, &s) >= 0) {
+      n->len = s ? strlen(s) : 0;
+      n->bytes = malloc(n->len + 1);
+      if (n->bytes) {
+        if (n->len) memcpy(n->bytes, s, n->len);
+        n->bytes[n->len] = 0;
+        ok = 1;
+      }
+      if (s) H5free_memory(s);
+    }
+    H5Tclose(mt);
+  } else {
+    size_t sz = H5Tget_size(t);
+    n->bytes = calloc(sz + 1, 1);
+    hid_t mt = H5Tcopy(t);
+    if (n->bytes && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, n->bytes) >= 0) {
+      n->len = strnlen(n->bytes, sz);
+      ok = 1;
+    }
+    H5Tclose(mt);
+  }
+  if (!ok) {
+    h5_msg();
+    cil_seterr("file %s: cannot read string '%s'", c->r->path, path);
+    return 0;
+  }
+  n->type = CIL_H5_BYTES;
+  return 1;
+}
+
+/* numeric dataset -> tensor (persistent, float32) or scalar number */
+static int read_generic(treectx *c, hid_t ds, hid_t t, const char *path, cil_h5node *n) {
+  hid_t sp = H5Dget_space(ds);
+  int nd = H5Sget_simple_extent_ndims(sp);
+  hsize_t d[32];
+  if (nd >= 0 && nd <= 32) H5Sget_simple_extent_dims(sp, d, NULL);
+  H5Sclose(sp);
+  if (nd < 0 || nd > CIL_MAXDIM) return 2; /* skipped: more dims than a tensor has */
+  H5T_class_t cls = H5Tget_class(t);
+  if (nd == 0) {
+    if (cls == H5T_FLOAT) {
+      n->type = CIL_H5_FLOAT;
+      return read_fixed(c, ds, path, H5T_NATIVE_DOUBLE, &n->f, 1);
+    }
+    if (cls == H5T_INTEGER) {
+      n->type = CIL_H5_INT;
+      return read_fixed(c, ds, path, H5T_NATIVE_INT64, &n->i, 1);
+    }
+    float v;
+    if (!read_numeric(ds, c->r->path, path, &v, 1)) return 0;
+    n->type = CIL_H5_BOOL;
+    n->i = v != 0.0f;
+    return 1;
+  }
+  int shape[CIL_MAXDIM];
+  for (int i = 0; i < nd; i++) {
+    if (d[i] > 2147483647u) return 2;
+    shape[i] = (int)d[i];
+  }
+  n->tensor = cil_persistent(nd, shape);
+  if (!n->tensor) return 0;
+  n->type = CIL_H5_TENSOR;
+  return read_numeric(ds, c->r->path, path, n->tensor->data, n->tensor->numel);
+}
+
+static int read_ckpt_ds(treectx *c, hid_t ds, hid_t t, const char *path, cil_h5node *n) {
+  if (!attr_str_get(ds, "cil_kind", n->kind, sizeof n->kind)) {
+    cil_seterr("checkpoint %s is damaged: '%s' has no cil_kind attribute", c->r->path, path);
+    return 0;
+  }
+  hid_t sp = H5Dget_space(ds);
+  int nd = H5Sget_simple_extent_ndims(sp);
+  hsize_t d[CIL_MAXDIM] = {0};
+  hssize_t numel = H5Sget_simple_extent_npoints(sp);
+  if (nd >= 0 && nd <= CIL_MAXDIM) H5Sget_simple_extent_dims(sp, d, NULL);
+  H5Sclose(sp);
+  H5T_class_t cls = H5Tget_class(t);
+  if (!strcmp(n->kind, "tensor")) {
+    if (nd < 0 || nd > CIL_MAXDIM || cls != H5T_FLOAT || H5Tget_size(t) != 4) {
+      cil_seterr("checkpoint %s is damaged: tensor '%s' is not float32 with at most %d dims",
+                 c->r->path, path, CIL_MAXDIM);
+      return 0;
+    }
+    int shape[CIL_MAXDIM];
+    for (int i = 0; i < nd; i++) shape[i] = (int)d[i];
+    n->tensor = cil_persistent(nd, shape);
+    if (!n->tensor) return 0;
+    n->type = CIL_H5_TENSOR;
+    int64_t rg = 0;
+    attr_get(ds, "requires_grad", H5T_NATIVE_INT64, &rg);
+    n->requires_grad = rg != 0;
+    return read_fixed(c, ds, path, H5T_NATIVE_FLOAT, n->tensor->data, numel) &&
+           verify(c, ds, path, n->tensor->data, (size_t)numel * 4);
+  }
+  if (!strcmp(n->kind, "int") || !strcmp(n->kind, "bool")) {
+    n->type = !strcmp(n->kind, "int") ? CIL_H5_INT : CIL_H5_BOOL;
+    return numel == 1 && read_fixed(c, ds, path, H5T_NATIVE_INT64, &n->i, 1) &&
+           verify(c, ds, path, &n->i, 8);
+  }
+  if (!strcmp(n->kind, "float")) {
+    n->type = CIL_H5_FLOAT;
+    return numel == 1 && read_fixed(c, ds, path, H5T_NATIVE_DOUBLE, &n->f, 1) &&
+           verify(c, ds, path, &n->f, 8);
+  }
+  /* byte strings: "string", "generator", ... */
+  if (nd != 1 || cls != H5T_INTEGER || H5Tget_size(t) != 1) {
+    cil_seterr("checkpoint %s is damaged: '%s' (%s) is not a byte array", c->r->path, path, n->kind);
+    return 0;
+  }
+  n->type = CIL_H5_BYTES;
+  n->len = (size_t)numel;
+  n->bytes = malloc(n->len + 1);
+  if (!n->bytes) {
+    cil_seterr("out of memory");
+    return 0;
+  }
+  n->bytes[n->len] = 0;
+  return read_fixed(c, ds, path, H5T_NATIVE_UINT8, n->bytes, numel) &&
+         verify(c, ds, path, n->bytes, n->len);
+}
+
+/* a float column of a buffer group: exactly numel values, verified */
+static int read_column(treectx *c, hid_t g, const char *gpath, const char *name, float *dst, int64_t numel) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/%s", gpath, name);
+  hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
+  if (ds < 0) {
+    h5_msg();
+    cil_seterr("checkpoint %s is damaged: buffer column '%s' is missing", c->r->path, path);
+    return 0;
+  }
+  hid_t sp = H5Dget_space(ds);
+  hssize_t np = H5Sget_simple_extent_npoints(sp);
+  H5Sclose(sp);
+  int ok = np == numel;
+  if (!ok)
+    cil_seterr("checkpoint %s is damaged: buffer column '%s' has %lld values, expected %lld",
+               c->r->path, path, (long long)np, (long long)numel);
+  ok = ok && read_fixed(c, ds, path, H5T_NATIVE_FLOAT, dst, numel) &&
+       verify(c, ds, path, dst, (size_t)numel * 4);
+  H5Dclose(ds);
+  return ok;
+}
+
+static int read_buffer_group(treectx *c, hid_t g, const char *gpath, cil_h5node *n) {
+  int64_t cap = 0, size = 0, pos = 0, od = 0, ad = 0;
+  if (!attr_get(g, "capacity", H5T_NATIVE_INT64, &cap) || !attr_get(g, "size", H5T_NATIVE_INT64, &size) ||
+      !attr_get(g, "pos", H5T_NATIVE_INT64, &pos) || !attr_get(g, "obs_dim", H5T_NATIVE_INT64, &od) ||
+      !attr_get(g, "act_dim", H5T_NATIVE_INT64, &ad) || size < 0 || size > cap || pos < 0 ||
+      pos >= cap || od < 1 || ad < 1 || od > 1 << 20 || ad > 1 << 20) {
+    cil_seterr("checkpoint %s is damaged: replay buffer '%s' has missing or invalid attributes",
+               c->r->path, gpath);
+    return 0;
+  }
+  cil_buffer *b = cil_buffer_new(cap, (int)od, (int)ad);
+  if (!b) return 0;
+  n->buffer = b;
+  n->type = CIL_H5_BUFFER;
+  b->size = size;
+  b->pos = pos;
+  return read_column(c, g, gpath, "obs", b->obs, size * od) &&
+         read_column(c, g, gpath, "act", b->act, size * ad) &&
+         read_column(c, g, gpath, "rew", b->rew, size) &&
+         read_column(c, g, gpath, "next_obs", b->next_obs, size * od) &&
+         read_column(c, g, gpath, "done", b->done, size);
+}
+
+static int read_group(treectx *c, const char *gpath, cil_h5node *parent);
+
+static int read_member(treectx *c, const char *gpath, const char *name, cil_h5node *n) {
+  char path[2048];
+  if (!strcmp(gpath, "/")) snprintf(path, sizeof path, "%s", name);
+  else snprintf(path, sizeof path, "%s/%s", gpath, name);
+  hid_t o = H5Oopen(c->r->f, path, H5P_DEFAULT);
+  if (o < 0) {
+    const char *m = h5_msg();
+    cil_seterr("%s %s: cannot open '%s' (corrupt file?)%s%s", c->ckpt ? "checkpoint" : "file",
+               c->r->path, path, *m ? "; HDF5 says: " : "", m);
+    return 0;
+  }
+  int ok;
+  if (H5Iget_type(o) == H5I_GROUP) {
+    if (c->ckpt) attr_str_get(o, "cil_kind", n->kind, sizeof n->kind);
+    if (c->ckpt && !strcmp(n->kind, "buffer")) ok = read_buffer_group(c, o, path, n);
+    else {
+      n->type = CIL_H5_GROUP;
+      ok = read_group(c, path, n);
+    }
+  } else if (H5Iget_type(o) == H5I_DATASET) {
+    hid_t t = H5Dget_type(o);
+    if (c->ckpt) ok = read_ckpt_ds(c, o, t, path, n);
+    else if (H5Tget_class(t) == H5T_STRING) ok = read_string(c, o, t, path, n);
+    else if (is_numeric_type(t)) ok = read_generic(c, o, t, path, n);
+    else ok = 2; /* compound, opaque, references: skipped */
+    H5Tclose(t);
+  } else {
+    ok = 2;
+  }
+  H5Oclose(o);
+  return ok;
+}
+
+static int read_group(treectx *c, const char *gpath, cil_h5node *parent) {
+  int nn = 0;
+  char **names = cil_h5r_list(c->r, gpath, &nn);
+  if (!names) return 0;
+  cil_h5node **tail = &parent->child;
+  int ok = 1;
+  for (int i = 0; i < nn && ok; i++) {
+    cil_h5node *n = new_node(names[i]);
+    if (!n) {
+      ok = 0;
+      break;
+    }
+    int st = read_member(c, gpath, names[i], n);
+    if (st == 1) {
+      *tail = n;
+      tail = &n->next;
+    } else {
+      cil_h5_free_tree(n);
+      if (st == 0) ok = 0;
+    }
+  }
+  cil_h5r_free_names(names, nn);
+  return ok;
+}
+
+cil_h5node *cil_h5_read_tree(const char *path, const char *group, int checkpoint) {
+  cil_h5r *r = cil_h5r_open(path);
+  if (!r) return NULL;
+  treectx c = {r, checkpoint, 0, 0};
+  uint64_t want_sum = 0, want_count = 0;
+  if (checkpoint && (!attr_get(r->f, "cil_checksum", H5T_NATIVE_UINT64, &want_sum) ||
+                     !attr_get(r->f, "cil_count", H5T_NATIVE_UINT64, &want_count))) {
+    cil_seterr("%s is not a cleanil checkpoint (no checksum attributes on its root)", path);
+    cil_h5r_close(r);
+    return NULL;
+  }
+  if (!cil_h5r_is_group(r, group)) {
+    cil_seterr("%s: no group '%s'", path, group);
+    cil_h5r_close(r);
+    return NULL;
+  }
+  cil_h5node *root = new_node(group);
+  if (!root) {
+    cil_h5r_close(r);
+    return NULL;
+  }
+  root->type = CIL_H5_GROUP;
+  strcpy(root->kind, "table");
+  int ok = read_group(&c, group, root);
+  if (ok && checkpoint && (c.sum != want_sum || c.count != want_count)) {
+    cil_seterr("checkpoint %s is corrupt: %llu datasets found, %llu recorded; combined checksum %s",
+               path, (unsigned long long)c.count, (unsigned long long)want_count,
+               c.sum == want_sum ? "matches" : "does not match");
+    ok = 0;
+  }
+  cil_h5r_close(r);
+  if (!ok) {
+    cil_h5_free_tree(root);
+    return NULL;
+  }
+  return root;
+}
+
+/* ------------------------------------------------------------------ buffers in files */
+int cil_h5w_buffer(cil_h5w *w, const char *path, const cil_buffer *b) {
+  if (!cil_h5w_group(w, path, "buffer")) return 0;
+  int64_t attrs[5] = {b->capacity, b->size, b->pos, b->obs_dim, b->act_dim};
+  const char *an[5] = {"capacity", "size", "pos", "obs_dim", "act_dim"};
+  for (int i = 0; i < 5; i++)
+    if (!cil_h5w_attr_int(w, path, an[i], attrs[i])) return 0;
+  char p[2048];
+  int64_t s2o[2] = {b->size, b->obs_dim}, s2a[2] = {b->size, b->act_dim}, s1[1] = {b->size};
+#define COL(name, data, nd, shape)                                                                 \
+  snprintf(p, sizeof p, "%s/%s", path, name);                                                      \
+  if (!cil_h5w_floats(w, p, data, nd, shape, 0, "column")) return 0;
+  COL("obs", b->obs, 2, s2o)
+  COL("act", b->act, 2, s2a)
+  COL("rew", b->rew, 1, s1)
+  COL("next_obs", b->next_obs, 2, s2o)
+  COL("done", b->done, 1, s1)
+#undef COL
+  return 1;
+}
+
+int cil_buffer_save(const cil_buffer *b, const char *path) {
+  cil_h5w *w = cil_h5w_create(path, 1);
+  if (!w) return 0;
+  if (!cil_h5w_buffer(w, "buffer", b)) {
+    cil_h5w_abort(w);
+    return 0;
+  }
+  return cil_h5w_commit(w);
+}
+
+cil_buffer *cil_buffer_load(const char *path) {
+  cil_h5node *root = cil_h5_read_tree(path, "/", 1);
+  if (!root) return NULL;
+  cil_h5node *n = (cil_h5node *)cil_h5_find(root, "buffer");
+  cil_buffer *b = NULL;
+  if (!n || n->type != CIL_H5_BUFFER) cil_seterr("%s holds no replay buffer", path);
+  else {
+    b = n->buffer;
+    n->buffer = NULL;
+  }
+  cil_h5_free_tree(root);
+  return b;
+}
