@@ -8,6 +8,8 @@ require("cleanil.data")(cil)
 require("cleanil.actor")(cil)
 cil.SACLearner = require("cleanil.sac")(cil)
 cil.run = require("cleanil.run")(cil)
+cil.online = require("cleanil.online")(cil)
+require("cleanil.reward")(cil)
 
 cil.root = CLEANIL_LUA_DIR .. "/.."
 -- path of a shipped data file: data/<env>/<file>

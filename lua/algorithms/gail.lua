@@ -1,0 +1,67 @@
+-- GAIL (Wasserstein-style critic with a gradient penalty) with SAC as the policy learner
+-- (algorithms.md §4.6). Per env step after the warm-up:
+--   reward:  L_R = -(mean R(x_E) - mean R(x_pi)) + 10 GP(R; x_E, x_pi, 1) + 1e-5 l2(R)
+--   policy:  a SAC update on 128 expert + 128 own rows, every reward relabelled r := R(x)
+--   cleanil algorithms/gail.lua --env=hopper [--preset=quick] [--key=value ...] [--resume]
+local cil = require "cleanil"
+local cfg, flags = cil.run.config("gail", arg, "adversarial imitation learning with a SAC policy")
+if flags.help then return end
+
+local run = cil.run.start("gail", cfg, flags)
+cil.set_num_threads(cfg.threads)
+cil.manual_seed(cfg.seed)
+local rng = cil.rng(cfg.seed)
+local spec = cil.env.spec(cfg.env)
+local O, A = spec.obs_dim, spec.act_dim
+
+local path = cfg.expert_path ~= "" and cfg.expert_path or cil.data_path(cfg.env, "expert.h5")
+local experts = cil.data.to_buffer(cil.data.load_expert_trajs(path, cfg.num_expert_trajs, {rule = cfg.expert_rule}))
+local sac = cil.SAC(O, A, cfg, rng)
+local reward = cil.RewardModel(O, A, {use_done = cfg.use_done, max_reward = cfg.max_reward,
+  hidden = cfg.hidden, activation = cfg.activation, rng = rng})
+local reward_params = reward:parameters()
+local reward_opt = cil.optim.Adam(reward_params, {lr = cfg.lr_reward})
+local loop = cil.online.Loop(run, cfg, rng)
+
+local function x_of(b) return reward:inputs(b.obs, b.act, b.done) end
+
+local function reward_step()
+  local xe = x_of(experts:sample(cfg.batch_size, rng))
+  local xp = x_of(loop.buffer:sample(cfg.batch_size, rng))
+  local gp, gnorm = cil.gradient_penalty(reward, xe, xp, cfg.grad_target, rng)
+  local l2 = cil.l2(reward_params)
+  local loss = -(reward(xe):mean() - reward(xp):mean()) + gp * cfg.grad_penalty + l2 * cfg.l2_penalty
+  reward_opt:zero_grad()
+  loss:backward({inputs = reward_params})
+  cil.optim.clip_grad_norm(reward_params, cfg.grad_clip)
+  reward_opt:step()
+  return {reward_loss = loss:item(), grad_penalty = gp:item(), grad_norm = gnorm:item(), l2 = l2:item()}
+end
+
+local function policy_step()
+  local b = cil.data.sample_mixed(experts, loop.buffer, cfg.batch_size, cfg.real_ratio, rng)
+  b.rew = cil.no_grad(function() return reward(x_of(b)) end)  -- relabel every row
+  return sac:update(b)
+end
+
+loop:train{
+  actor = sac.actor,
+  store_reward = function(r) return r * 0 end,                  -- the agent never sees env rewards
+  learn = function()
+    local s
+    for _ = 1, cfg.reward_steps do s = reward_step() end
+    for k, v in pairs(policy_step()) do s[k] = v end
+    return s
+  end,
+  extra_state = function()
+    return {sac = sac:state(), reward = reward:state_dict(), reward_opt = reward_opt:state()}
+  end,
+  load_extra = function(s)
+    sac:load_state(s.sac)
+    reward:load_state_dict(s.reward)
+    reward_opt:load_state(s.reward_opt)
+  end,
+}
+
+cil.checkpoint.save(run.dir .. "/policy.h5", {actor = sac.actor:state_dict(), step = loop.S.step})
+cil.run.finish(run, loop.S.evals, path)

@@ -1,0 +1,116 @@
+-- The online loop of sac, gail (and recoil_online, mbpo): algorithms.md §2.8.
+-- One env; T = epochs*steps_per_epoch + update_after steps; uniform random actions while
+-- t+1 < update_after, then stochastic actor samples; reset on termination or at max_episode_steps;
+-- learning every step once t+1 > update_after; an evaluation after every epoch after that.
+-- Checkpoints carry everything (learner, buffer, generator, env state) so a resumed run equals an
+-- uninterrupted one.
+return function(cil)
+  local online = {}
+
+  local Loop = {}
+  Loop.__index = Loop
+
+  -- the env, the eval env, the agent's replay buffer and the loop state
+  function online.Loop(run, cfg, rng)
+    local env = cil.env.make(cfg.env, {num_envs = 1, seed = cfg.seed})
+    local L = setmetatable({run = run, cfg = cfg, rng = rng, env = env,
+      eval_env = cil.env.make(cfg.env, {num_envs = cfg.eval_episodes, seed = cfg.seed + 100003}),
+      obs_dim = env.obs_dim, act_dim = env.act_dim,
+      buffer = cil.ReplayBuffer(cfg.buffer_size, env.obs_dim, env.act_dim),
+      timeouts = cil.persistent(cfg.buffer_size),                -- for the D4RL-layout export
+      S = {step = 0, ep_return = 0, ep_len = 0, episodes = 0, last_train_return = 0, evals = {}, env_seed = 0}},
+      Loop)
+    return L
+  end
+
+  -- o: actor, learn(step) -> stats, store_reward(r) (optional), extra_state() -> table,
+  --    load_extra(tbl), on_eval(mean, S) (optional), eval_obs(o) (optional observation transform)
+  function Loop:train(o)
+    local run, cfg, rng, env, S = self.run, self.cfg, self.rng, self.env, self.S
+    local O, A = self.obs_dim, self.act_dim
+    local L = self
+    local T = cfg.epochs * cfg.steps_per_epoch + cfg.update_after
+
+    local function new_episode()
+      S.env_seed = rng:random(2 ^ 31 - 1)
+      S.ep_return, S.ep_len = 0, 0
+      return env:reset_one(1, S.env_seed):reshape(1, O):persist()
+    end
+    local function save_checkpoint()
+      local qpos, qvel = env:state(1)
+      cil.checkpoint.save(run:checkpoint_path(), {state = S, learner = o.extra_state(),
+        buffer = L.buffer, timeouts = L.timeouts, rng = rng:state(), env = {qpos = qpos, qvel = qvel},
+        config = cfg})
+    end
+
+    local obs
+    if run.resuming then
+      local ck = cil.checkpoint.load(run:checkpoint_path())
+      for k, v in pairs(ck.state) do S[k] = v end
+      o.load_extra(ck.learner)
+      L.buffer = ck.buffer
+      L.timeouts:copy_(ck.timeouts)
+      rng:set_state(ck.rng)
+      env:reset_one(1, S.env_seed)                 -- the same episode start, then its saved state
+      env:set_state(1, ck.env.qpos, ck.env.qvel)
+      obs = env:observation()
+      run:trim_log(S.step)
+      print(string.format("[%s %s] resumed from %s at step %d", run.algo, cfg.env, run:checkpoint_path(), S.step))
+    else
+      obs = new_episode()
+    end
+
+    local stats = {}
+    while S.step < T do
+      local t = S.step
+      cil.reset()
+      local a
+      if t + 1 < cfg.update_after then a = cil.uniform(rng, -1, 1, 1, A)
+      else a = o.actor(obs):sample(rng) end
+      local obs2, r, term = env:step(a)
+      S.ep_return, S.ep_len = S.ep_return + r[1], S.ep_len + 1
+      local stored_r = o.store_reward and o.store_reward(r) or r
+      L.buffer:add(obs, a, stored_r:reshape(1, 1), obs2, term:reshape(1, 1))
+      local timeout = S.ep_len >= cfg.max_episode_steps  -- our own count: survives a resume
+      L.timeouts[L.buffer:size()] = (timeout and term[1] == 0) and 1 or 0
+      if term[1] > 0 or timeout then
+        S.episodes, S.last_train_return = S.episodes + 1, S.ep_return
+        obs = new_episode()
+      else
+        obs = obs2
+      end
+      if t + 1 > cfg.update_after then stats = o.learn(t) or {} end
+      if t + 1 > cfg.update_after and (t + 1 - cfg.update_after) % cfg.steps_per_epoch == 0 then
+        local returns = cil.run.evaluate(L.eval_env, o.actor, o.eval_obs)
+        local mean = 0
+        for _, R in ipairs(returns) do S.evals[#S.evals + 1] = R; mean = mean + R / #returns end
+        local row = {step = t + 1, eval_return = mean, eval_score = cil.env.normalized_score(cfg.env, mean),
+          train_return = S.last_train_return, episodes = S.episodes, steps_per_s = run.rate or 0}
+        for k, v in pairs(o.log_extra and o.log_extra(stats) or stats) do row[k] = v end
+        run:log(row)
+        S.last_eval = mean
+        if o.on_eval then o.on_eval(mean, S) end
+      end
+      S.step = t + 1
+      if S.step % cfg.checkpoint_every == 0 or S.step == T then save_checkpoint() end
+      run:progress(S.step, T, string.format("train return %.1f | last eval %s", S.last_train_return,
+        S.last_eval and string.format("%.1f", S.last_eval) or "-"))
+    end
+    return L
+  end
+
+  -- every transition so far, in the D4RL layout (the buffer must not have wrapped)
+  function Loop:export_d4rl(path, metadata)
+    local L = self
+    local n = L.buffer:size()
+    local rows = L.buffer:rows(1, n)
+    cil.data.save_d4rl(path, {
+      observations = rows.obs, actions = rows.act, rewards = rows.rew:reshape(n),
+      next_observations = rows.next_obs, terminals = rows.done:reshape(n),
+      timeouts = L.timeouts:narrow(1, 1, n), metadata = metadata,
+    })
+    return n
+  end
+
+  return online
+end
