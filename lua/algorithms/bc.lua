@@ -52,17 +52,18 @@ if run.resuming then
   run:trim_log(S.step)
 end
 
-local loss
+local loss_value = 0
 while S.step < T do
   cil.reset()
   local idx = cil.randint(rng, 1, N, cfg.batch_size)
   local o, a = train.observations:index_select(1, idx), train.actions:index_select(1, idx)
-  loss = -actor(o):log_prob(a):mean()
+  local loss = -actor(o):log_prob(a):mean()
   if cfg.l2_penalty > 0 then loss = loss + l2(params) * cfg.l2_penalty end
   opt:zero_grad()
   loss:backward()
   cil.optim.clip_grad_norm(params, cfg.grad_clip)
   opt:step()
+  loss_value = loss:item()
   S.step = S.step + 1
   if S.step % cfg.steps_per_epoch == 0 then
     local returns = cil.run.evaluate(env, actor, normalize)
@@ -71,14 +72,14 @@ while S.step < T do
     local tl, tm = probe(train)
     local el, em = probe(held_out)
     run:log({step = S.step, eval_return = m, eval_score = cil.env.normalized_score(cfg.env, m),
-      loss = loss:item(), train_act_logp = tl, train_act_mae = tm, eval_act_logp = el, eval_act_mae = em})
+      loss = loss_value, train_act_logp = tl, train_act_mae = tm, eval_act_logp = el, eval_act_mae = em})
     S.last_eval = m
   end
   if S.step % cfg.checkpoint_every == 0 or S.step == T then
     cil.checkpoint.save(run:checkpoint_path(), {state = S, actor = actor:state_dict(),
       opt = opt:state(), rng = rng:state(), config = cfg})
   end
-  run:progress(S.step, T, string.format("loss %.3f | last eval %s", loss:item(),
+  run:progress(S.step, T, string.format("loss %.3f | last eval %s", loss_value,
     S.last_eval and string.format("%.1f", S.last_eval) or "-"))
 end
 
