@@ -10,6 +10,7 @@ cil.SACLearner = require("cleanil.sac")(cil)
 cil.run = require("cleanil.run")(cil)
 cil.online = require("cleanil.online")(cil)
 require("cleanil.reward")(cil)
+require("cleanil.dynamics")(cil)
 
 cil.root = CLEANIL_LUA_DIR .. "/.."
 -- path of a shipped data file: data/<env>/<file>

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every hot path side by side with the PyTorch 1.13 baseline, same machine, same core count, in one
+# run. Prints a table of ratios (ours / PyTorch's best setting for that core count) and our share of
+# the sgemm roofline measured in the same process. Threads are pinned for both sides.
+#   bash bench/run.sh [seconds per measurement, default 3]
+set -u
+cd "$(dirname "$0")/.."
+SECS=${1:-3}
+CIL=${CLEANIL_BIN:-build/cleanil}
+PY=/usr/bin/python3
+export OMP_NUM_THREADS=1
+out=$(mktemp)
+field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" <<<"$2" | head -1; }
+torch_run() { # script torch_threads blas_threads
+  OPENBLAS_NUM_THREADS=$3 $PY bench/$1 --torch-threads "$2" --blas-threads "$3" --seconds "$SECS" 2>/dev/null | tail -1
+}
+ours_run() { OPENBLAS_NUM_THREADS=$2 CLEANIL_NUM_THREADS=$2 $CIL bench/$1 "$2" "$SECS" 2>/dev/null | tail -1; }
+
+printf "%-20s %7s %12s %12s %8s %10s\n" bench cores cleanil/s torch_best/s ratio roofline
+for pair in "mlp.lua torch_mlp.py" "bc.lua torch_bc.py" "sac.lua torch_sac.py" \
+            "ensemble.lua torch_ensemble.py" "gail.lua torch_gail.py"; do
+  set -- $pair
+  for cores in 1 2; do
+    o=$(ours_run "$1" $cores)
+    if [ $cores -eq 1 ]; then
+      t=$(torch_run "$2" 1 1); tb=$(field per_s "$t")
+    else # PyTorch's best on 2 cores is torch 1 thread + OpenBLAS 2 (performance.md); try both
+      t1=$(torch_run "$2" 1 2); t2=$(torch_run "$2" 2 2)
+      a=$(field per_s "$t1"); b=$(field per_s "$t2")
+      tb=$(awk -v a="$a" -v b="$b" 'BEGIN{print (a>b)?a:b}')
+    fi
+    op=$(field per_s "$o"); rf=$(field roofline_fraction "$o"); name=$(sed -n 's/.*"bench": "\([a-z_]*\)".*/\1/p' <<<"$o")
+    ratio=$(awk -v a="$op" -v b="$tb" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }')
+    printf "%-20s %7s %12s %12s %8s %10s\n" "$name" "$cores" "$op" "$tb" "$ratio" "$rf" | tee -a "$out"
+  done
+done
+rm -f "$out"
