@@ -48,6 +48,11 @@ int cil_broadcast_shape(const cil_tensor *a, const cil_tensor *b, int *out);
 /* a tensor sharing x's data with another shape (arena, no node) */
 cil_tensor *cil_alias(cil_tensor *x, int ndim, const int *shape);
 
+/* fork-join pool (parallel.c) */
+int cil_pool_size(void);
+void cil_pool_resize(int n);
+void cil_pool_run(int ntasks, void (*fn)(int task, int ntasks, void *ctx), void *ctx);
+
 /* sgemm wrapper: C[m,n] = alpha*op(A)*op(B) + beta*C, row-major */
 void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);

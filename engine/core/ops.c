@@ -992,9 +992,33 @@ cil_tensor *cil_norm(cil_tensor *x, int dim, int keepdim) {
 
 /* ================================================================ matmul */
 #include <cblas.h>
+typedef struct {
+  int ta, tb, m, n, k, lda, ldb, ldc;
+  float alpha, beta;
+  const float *A, *B;
+  float *C;
+} gemm_job;
+/* one share of C's rows (multiples of 16, so each thread's block stays aligned) */
+static void gemm_task(int task, int ntasks, void *ctx) {
+  gemm_job *j = ctx;
+  int per = ((j->m + ntasks - 1) / ntasks + 15) & ~15;
+  int i0 = task * per, i1 = i0 + per < j->m ? i0 + per : j->m;
+  if (i0 >= i1) return;
+  const float *a = j->ta ? j->A + i0 : j->A + (int64_t)i0 * j->lda;
+  cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
+              i1 - i0, j->n, j->k, j->alpha, a, j->lda, j->B, j->ldb, j->beta,
+              j->C + (int64_t)i0 * j->ldc, j->ldc);
+}
 void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc) {
   if (m == 0 || n == 0) return;
+  /* our own threads split C's rows; each calls single-threaded OpenBLAS (steadier than its own
+   * threading at RL sizes, performance.md). Small products stay on one thread. */
+  if (cil_pool_size() > 1 && k > 0 && m >= 64 && (double)m * n * k >= 1 << 18) {
+    gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, A, B, C};
+    cil_pool_run(cil_pool_size(), gemm_task, &j);
+    return;
+  }
   if (k == 0) {
     for (int i = 0; i < m; i++)
       for (int j = 0; j < n; j++) C[(int64_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(int64_t)i * ldc + j];
@@ -1141,6 +1165,7 @@ static int g_threads = 1;
 void cil_set_num_threads(int n) {
   if (n < 1) n = 1;
   g_threads = n;
-  openblas_set_num_threads(n);
+  openblas_set_num_threads(1); /* parallelism comes from our pool (cil_sgemm) */
+  cil_pool_resize(n);
 }
 int cil_get_num_threads(void) { return g_threads; }
