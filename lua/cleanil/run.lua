@@ -186,6 +186,7 @@ return function(cil)
     f:write("-- resolved config of this run\nreturn ", serialize(cfg), "\n")
     f:close()
     self.csv_path = dir .. "/log.csv"
+    self.tb = cil.tensorboard.writer(dir)   -- TensorBoard scalars next to the CSV
     return self
   end
 
