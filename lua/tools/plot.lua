@@ -1,0 +1,79 @@
+-- Learning curves from one or many runs' log.csv, as a PNG (gnuplot).
+--   cleanil tools/plot.lua RUN_DIR [RUN_DIR ...] [--y=eval_return] [--x=step] [--out=curves.png]
+--                          [--title=TEXT] [--smooth=N]
+local dirs, opt = {}, {y = "eval_return", x = "step", out = "curves.png", title = "", smooth = "1"}
+for _, a in ipairs(arg) do
+  local k, v = a:match("^%-%-(%w+)=(.*)$")
+  if k then
+    if opt[k] == nil then error("plot: unknown option --" .. k .. " (y, x, out, title, smooth)", 0) end
+    opt[k] = v
+  elseif a == "--help" then
+    print("usage: cleanil tools/plot.lua RUN_DIR [RUN_DIR ...] [--y=eval_return] [--x=step] [--out=curves.png] [--title=T] [--smooth=N]")
+    return
+  else
+    dirs[#dirs + 1] = a
+  end
+end
+if #dirs == 0 then error("plot: give at least one run directory (with a log.csv)", 0) end
+if os.execute("command -v gnuplot > /dev/null 2>&1") ~= true then
+  error("plot: gnuplot is not installed (apt-get install gnuplot-nox)", 0)
+end
+local smooth = math.max(1, math.tointeger(tonumber(opt.smooth)) or 1)
+
+-- read a CSV into columns x, y (moving average over `smooth` points)
+local function series(dir)
+  local path = dir .. "/log.csv"
+  local f = io.open(path)
+  if not f then error("plot: no " .. path, 0) end
+  local header = f:read("l")
+  local cols = {}
+  for c in header:gmatch("[^,]+") do cols[#cols + 1] = c end
+  local xi, yi
+  for i, c in ipairs(cols) do
+    if c == opt.x then xi = i end
+    if c == opt.y then yi = i end
+  end
+  if not xi or not yi then error(string.format("plot: %s has no column '%s' or '%s' (has: %s)", path, opt.x, opt.y, header), 0) end
+  local xs, ys = {}, {}
+  for line in f:lines() do
+    local v = {}
+    for c in (line .. ","):gmatch("([^,]*),") do v[#v + 1] = c end
+    local x, y = tonumber(v[xi]), tonumber(v[yi])
+    if x and y then xs[#xs + 1], ys[#ys + 1] = x, y end
+  end
+  f:close()
+  local out = {}
+  for i = 1, #xs do
+    local s, n = 0, 0
+    for j = math.max(1, i - smooth + 1), i do s, n = s + ys[j], n + 1 end
+    out[#out + 1] = string.format("%g %g", xs[i], s / n)
+  end
+  return out
+end
+
+local tmp = os.tmpname()
+local plots = {}
+for i, d in ipairs(dirs) do
+  local p = tmp .. "." .. i
+  local f = assert(io.open(p, "w"))
+  f:write(table.concat(series(d), "\n"), "\n")
+  f:close()
+  local label = d:gsub("/$", ""):match("([^/]+)$")
+  plots[#plots + 1] = string.format("'%s' using 1:2 with lines lw 2 title '%s'", p, label:gsub("_", "\\_"))
+end
+local g = assert(io.popen("gnuplot", "w"))
+g:write(string.format([[
+set terminal pngcairo size 900,560 enhanced font 'sans,11'
+set output '%s'
+set title '%s'
+set xlabel '%s'
+set ylabel '%s'
+set grid
+set key bottom right
+plot %s
+]], opt.out, opt.title:gsub("_", "\\_"), opt.x:gsub("_", "\\_"), opt.y:gsub("_", "\\_"), table.concat(plots, ", ")))
+local ok = g:close()
+for i = 1, #dirs do os.remove(tmp .. "." .. i) end
+os.remove(tmp)
+if not ok then error("plot: gnuplot failed", 0) end
+print("wrote " .. opt.out)
