@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
+#include <malloc.h>
 #include <readline/history.h>
 #include <readline/readline.h>
 #include <signal.h>
@@ -239,6 +240,10 @@ int main(int argc, char **argv) {
     printf("cleanil %s (%s)\n", CIL_VERSION, LUA_RELEASE);
     return 0;
   }
+  /* keep freed heap memory instead of trimming and re-faulting it every update */
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  mallopt(M_TOP_PAD, 16 << 20);
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
   lua_State *L = luaL_newstate();
   if (!L) {
     fprintf(stderr, "cleanil: cannot create Lua state\n");

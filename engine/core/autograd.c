@@ -9,6 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+int cil_direct_grads = 0;
+cil_tensor cil_handled_sentinel;
+
+cil_tensor *cil_direct_grad(cil_tensor *x) {
+  if (!cil_direct_grads || !x->persistent || x->node || !x->requires_grad) return NULL;
+  if (!x->grad) x->grad = cil_persistent(x->ndim, x->shape);
+  return x->grad;
+}
+
 static struct {
   cil_node **nodes;
   int n, cap;
@@ -151,7 +160,7 @@ static int sweep(cil_tensor **outs, cil_tensor **gouts, int nouts, int all_leave
     if (!any) continue;
     n->backward(n, n->out->gacc, gins);
     for (int k = 0; k < n->nin && ok; k++) {
-      if (!n->need[k]) continue;
+      if (!n->need[k] || gin[k] == CIL_HANDLED) continue;
       if (!gin[k]) {
         ok = 0;
         break;
@@ -225,7 +234,9 @@ int cil_backward(cil_tensor *out, cil_tensor *gout, cil_tensor **inputs, int n_i
   for (int i = 0; i < n_inputs; i++) inputs[i]->mark = g_pass;
   touched_list tl = {0};
   cil_tensor *outs[1] = {out}, *gouts[1] = {gout};
+  cil_direct_grads = !create_graph;
   int ok = sweep(outs, gout ? gouts : NULL, 1, n_inputs == 0, create_graph, &tl);
+  cil_direct_grads = 0;
   for (int i = 0; ok && i < tl.n; i++) {
     cil_tensor *t = tl.touched[i];
     int target = n_inputs ? (t->mark == g_pass) : (t->node == NULL && t->requires_grad);

@@ -21,6 +21,15 @@ struct cil_node {
   uint8_t need[3];         /* per input, valid while the rule runs */
 };
 
+/* Set by cil_backward while its rules run without create_graph: a rule may then add a persistent
+ * leaf's weight gradient straight into leaf->grad (GEMM with beta = 1) and return CIL_HANDLED for
+ * it, instead of allocating the gradient and having it added afterwards. */
+extern int cil_direct_grads;
+extern cil_tensor cil_handled_sentinel;
+#define CIL_HANDLED (&cil_handled_sentinel)
+/* leaf->grad, allocated (zeroed) if needed; NULL unless direct accumulation applies to x */
+cil_tensor *cil_direct_grad(cil_tensor *x);
+
 /* Record a node producing `out` from inputs if grad mode is on and any input requires grad.
  * Returns the node (or NULL when nothing was recorded). */
 cil_node *cil_record(const char *name, cil_backfn fn, cil_tensor *out, int nin, cil_tensor *a,

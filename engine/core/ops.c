@@ -1064,7 +1064,21 @@ static void bmm_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
   cil_tensor *a = nd->in[0], *b = nd->in[1];
   int ta = nd->i[0], tb = nd->i[1];
   if (nd->need[0]) gin[0] = batch_sum_if(ta ? bmm(b, g, tb, 1) : bmm(g, b, 0, !tb), a);
-  if (nd->need[1]) gin[1] = batch_sum_if(tb ? bmm(g, a, 1, ta) : bmm(a, g, !ta, 0), b);
+  if (nd->need[1]) {
+    cil_tensor *dst = b->ndim == 3 && !tb ? cil_direct_grad(b) : NULL;
+    if (dst) { /* grad_b[e] += op(a[e])^T g[e], one GEMM per member */
+      int E = b->shape[0], k = b->shape[1], n = b->shape[2];
+      int m = a->ndim == 3 ? (ta ? a->shape[2] : a->shape[1]) : (ta ? a->shape[1] : a->shape[0]);
+      int64_t sa = a->ndim == 3 ? (int64_t)a->shape[1] * a->shape[2] : 0;
+      int lda = a->ndim == 3 ? a->shape[2] : a->shape[1];
+      for (int e = 0; e < E; e++)
+        cil_sgemm(!ta, 0, k, n, m, 1.0f, a->data + e * sa, lda, g->data + (int64_t)e * m * n, n, 1.0f,
+                  dst->data + (int64_t)e * k * n, n);
+      gin[1] = CIL_HANDLED;
+    } else {
+      gin[1] = batch_sum_if(tb ? bmm(g, a, 1, ta) : bmm(a, g, !ta, 0), b);
+    }
+  }
 }
 static cil_tensor *bmm(cil_tensor *a, cil_tensor *b, int ta, int tb) {
   int E = a->ndim == 3 ? a->shape[0] : b->shape[0];
@@ -1133,8 +1147,28 @@ static void linear_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
     cil_tensor *gx = cil_mm(g2, w, 0, 0);
     gin[0] = gx ? cil_reshape(gx, x->ndim, x->shape) : NULL;
   }
-  if (nd->need[1]) gin[1] = cil_mm(g2, cil_reshape(x, 2, sx), 1, 0);
-  if (nd->nin > 2 && nd->need[2]) gin[2] = cil_reduce(CIL_SUM, g2, 0, 0);
+  if (nd->need[1]) {
+    cil_tensor *dst = cil_direct_grad(w);
+    if (dst) { /* grad_w += g^T x in one GEMM */
+      cil_sgemm(1, 0, w->shape[0], w->shape[1], rows, 1.0f, g2->data, w->shape[0], x->data, w->shape[1],
+                1.0f, dst->data, w->shape[1]);
+      gin[1] = CIL_HANDLED;
+    } else {
+      gin[1] = cil_mm(g2, cil_reshape(x, 2, sx), 1, 0);
+    }
+  }
+  if (nd->nin > 2 && nd->need[2]) {
+    cil_tensor *b = nd->in[2], *dst = cil_direct_grad(b);
+    if (dst) { /* grad_b += column sums of g */
+      for (int r = 0; r < rows; r++) {
+        const float *gr = g2->data + (int64_t)r * b->numel;
+        for (int64_t j = 0; j < b->numel; j++) dst->data[j] += gr[j];
+      }
+      gin[2] = CIL_HANDLED;
+    } else {
+      gin[2] = cil_reduce(CIL_SUM, g2, 0, 0);
+    }
+  }
 }
 
 cil_tensor *cil_linear(cil_tensor *x, cil_tensor *w, cil_tensor *b) {
