@@ -83,4 +83,5 @@ while S.step < T do
     S.last_eval and string.format("%.1f", S.last_eval) or "-"))
 end
 
+cil.checkpoint.save(run.dir .. "/policy.h5", {actor = actor:state_dict(), obs_mean = mean, obs_std = std, step = S.step})
 cil.run.finish(run, S.evals, path)
