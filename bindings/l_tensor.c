@@ -662,6 +662,12 @@ static int l_linear(lua_State *L) {
   return 1;
 }
 
+static int l_elinear(lua_State *L) {
+  cil_tensor *x = cil_lua_check(L, 1), *w = cil_lua_check(L, 2), *b = cil_lua_opt(L, 3);
+  cil_lua_push(L, cil_elinear(x, w, b));
+  return 1;
+}
+
 static int gather_list(lua_State *L, int idx, cil_tensor ***out, const char *what) {
   luaL_checktype(L, idx, LUA_TTABLE);
   int n = (int)lua_rawlen(L, idx);
@@ -875,7 +881,7 @@ static const luaL_Reg module_fns[] = {
     {"normal", l_normal}, {"randint", l_randint}, {"randperm", l_randperm}, {"rng", l_rng_new},
     {"manual_seed", l_manual_seed}, {"default_rng_copy", l_default_rng},
     {"default_rng_state", l_default_state}, {"param", l_param}, {"persistent", l_persistent},
-    {"where", l_where}, {"minimum", t_minimum}, {"maximum", t_maximum}, {"linear", l_linear},
+    {"where", l_where}, {"minimum", t_minimum}, {"maximum", t_maximum}, {"linear", l_linear}, {"ensemble_linear", l_elinear},
     {"cat", l_cat}, {"stack", l_stack}, {"matmul", t_matmul}, {"grad", l_grad},
     {"no_grad", l_no_grad}, {"set_grad_enabled", l_set_grad_enabled},
     {"is_grad_enabled", l_is_grad_enabled}, {"reset", l_reset}, {"arena_info", l_arena_info},

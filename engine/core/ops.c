@@ -1193,6 +1193,76 @@ cil_tensor *cil_linear(cil_tensor *x, cil_tensor *w, cil_tensor *b) {
   return out;
 }
 
+/* ensemble linear: y[e] = x[e] W[e] + b[e]; x [E,B,in] or [B,in] (shared by all members),
+ * W [E,in,out], b [E,1,out] or NULL -> y [E,B,out]. The bias is written first and the GEMM adds to
+ * it (beta = 1), so there is no zero-fill and no separate bias pass. */
+static void elinear_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
+  cil_tensor *x = nd->in[0], *w = nd->in[1];
+  int E = w->shape[0], in = w->shape[1], out = w->shape[2], B = g->shape[1];
+  int shared = x->ndim == 2;
+  if (nd->need[0]) {
+    if (!cil_grad_enabled()) { /* gx[e] = g[e] W[e]^T; a shared input sums over members */
+      int s[3] = {E, B, in};
+      cil_tensor *gx = shared ? cil_new(2, s + 1) : cil_new(3, s);
+      if (!gx) return;
+      for (int e = 0; e < E; e++)
+        cil_sgemm(0, 1, B, in, out, 1.0f, g->data + (int64_t)e * B * out, out, w->data + (int64_t)e * in * out,
+                  out, shared && e > 0 ? 1.0f : 0.0f, gx->data + (shared ? 0 : (int64_t)e * B * in), in);
+      gin[0] = gx;
+    } else {
+      gin[0] = batch_sum_if(bmm(g, w, 0, 1), x);
+    }
+  }
+  if (nd->need[1]) {
+    cil_tensor *dst = cil_direct_grad(w);
+    if (dst) { /* grad_W[e] += x[e]^T g[e] */
+      for (int e = 0; e < E; e++)
+        cil_sgemm(1, 0, in, out, B, 1.0f, x->data + (shared ? 0 : (int64_t)e * B * in), in,
+                  g->data + (int64_t)e * B * out, out, 1.0f, dst->data + (int64_t)e * in * out, out);
+      gin[1] = CIL_HANDLED;
+    } else {
+      gin[1] = bmm(x, g, 1, 0);
+    }
+  }
+  if (nd->nin > 2 && nd->need[2]) {
+    cil_tensor *dst = cil_direct_grad(nd->in[2]);
+    if (dst) {
+      for (int e = 0; e < E; e++)
+        for (int r = 0; r < B; r++) {
+          const float *gr = g->data + ((int64_t)e * B + r) * out;
+          float *d = dst->data + (int64_t)e * out;
+          for (int j = 0; j < out; j++) d[j] += gr[j];
+        }
+      gin[2] = CIL_HANDLED;
+    } else {
+      gin[2] = cil_reduce(CIL_SUM, g, 1, 1);
+    }
+  }
+}
+
+cil_tensor *cil_elinear(cil_tensor *x, cil_tensor *w, cil_tensor *b) {
+  CIL_CHECK(w->ndim == 3, "ensemble linear: weight must be [E, in, out], got %s", cil_shapestr(w));
+  int E = w->shape[0], in = w->shape[1], out = w->shape[2];
+  CIL_CHECK((x->ndim == 3 && x->shape[0] == E && x->shape[2] == in) || (x->ndim == 2 && x->shape[1] == in),
+            "ensemble linear: input %s does not fit weight %s (expected [%d, B, %d] or [B, %d])",
+            cil_shapestr(x), cil_shapestr(w), E, in, in);
+  CIL_CHECK(!b || (b->ndim == 3 && b->shape[0] == E && b->shape[1] == 1 && b->shape[2] == out),
+            "ensemble linear: bias %s must be [%d, 1, %d]", b ? cil_shapestr(b) : "", E, out);
+  int B = x->ndim == 3 ? x->shape[1] : x->shape[0];
+  int s[3] = {E, B, out};
+  cil_tensor *y = cil_new(3, s);
+  CIL_NONNULL(y);
+  for (int e = 0; e < E; e++) {
+    float *ye = y->data + (int64_t)e * B * out;
+    if (b)
+      for (int r = 0; r < B; r++) memcpy(ye + (int64_t)r * out, b->data + (int64_t)e * out, out * sizeof(float));
+    cil_sgemm(0, 0, B, out, in, 1.0f, x->data + (x->ndim == 3 ? (int64_t)e * B * in : 0), in,
+              w->data + (int64_t)e * in * out, out, b ? 1.0f : 0.0f, ye, out);
+  }
+  cil_record("ensemble_linear", elinear_backward, y, b ? 3 : 2, x, w, b);
+  return y;
+}
+
 /* ================================================================ threads */
 extern void openblas_set_num_threads(int);
 static int g_threads = 1;

@@ -124,6 +124,8 @@ cil_tensor *cil_norm(cil_tensor *x, int dim, int keepdim);  /* L2, sqrt(sum x^2)
 cil_tensor *cil_mm(cil_tensor *a, cil_tensor *b, int ta, int tb); /* op(a) @ op(b), 2-D */
 cil_tensor *cil_matmul(cil_tensor *a, cil_tensor *b);             /* 2-D, 3-D batched, broadcast */
 cil_tensor *cil_linear(cil_tensor *x, cil_tensor *w, cil_tensor *b); /* x w^T + b, w [out,in] */
+/* ensemble: y[e] = x[e] w[e] + b[e], x [E,B,in] or shared [B,in], w [E,in,out], b [E,1,out] */
+cil_tensor *cil_elinear(cil_tensor *x, cil_tensor *w, cil_tensor *b);
 
 /* ---- in place (no autograd; refused on non-leaf graph tensors) ---- */
 int cil_copy_(cil_tensor *dst, const cil_tensor *src);  /* same numel */

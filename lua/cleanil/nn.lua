@@ -107,7 +107,7 @@ return function(cil)
     if opts.zero_init then self.weight:fill_(0); self.bias:fill_(0) end
     return self
   end
-  function EnsembleLinear:forward(x) return x:matmul(self.weight) + self.bias end
+  function EnsembleLinear:forward(x) return cil.ensemble_linear(x, self.weight, self.bias) end
   function EnsembleLinear:describe()
     return string.format("EnsembleLinear(%d x %d -> %d)", self.members, self.in_features, self.out_features)
   end

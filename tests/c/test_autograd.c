@@ -274,6 +274,7 @@ static cil_tensor *f_mm01(cil_tensor **x) { return cil_unary(CIL_SQUARE, cil_mm(
 static cil_tensor *f_mm10(cil_tensor **x) { return cil_unary(CIL_SQUARE, cil_mm(x[0], x[1], 1, 0)); }
 static cil_tensor *f_mm11(cil_tensor **x) { return cil_unary(CIL_SQUARE, cil_mm(x[0], x[1], 1, 1)); }
 static cil_tensor *f_bmm(cil_tensor **x) { return cil_unary(CIL_SQUARE, cil_matmul(x[0], x[1])); }
+static cil_tensor *f_elinear(cil_tensor **x) { return cil_unary(CIL_SILU, cil_elinear(x[0], x[1], x[2])); }
 static cil_tensor *f_linear(cil_tensor **x) { return cil_unary(CIL_SILU, cil_linear(x[0], x[1], x[2])); }
 static cil_tensor *f_linear_nb(cil_tensor **x) { return cil_unary(CIL_TANH, cil_linear(x[0], x[1], NULL)); }
 /* the gradient penalty pattern: inf-norm of d f / d x of a small silu MLP, margin-squared */
@@ -388,6 +389,10 @@ int main(void) {
   { int a[3] = {2, 4, 5}, b[2] = {5, 3}; x[0] = mk(3, a, -1, 1); x[1] = mk(2, b, -1, 1); RUN("matmul shared rhs", f_bmm, 2); }
   { int a[2] = {5, 4}, w[2] = {3, 4}, b[1] = {3};
     x[0] = mk(2, a, -1, 1); x[1] = mk(2, w, -1, 1); x[2] = mk(1, b, -1, 1); RUN("linear", f_linear, 3); }
+  { int a[3] = {2, 5, 4}, w[3] = {2, 4, 3}, b[3] = {2, 1, 3};
+    x[0] = mk(3, a, -1, 1); x[1] = mk(3, w, -1, 1); x[2] = mk(3, b, -1, 1); RUN("ensemble linear", f_elinear, 3); }
+  { int a[2] = {5, 4}, w[3] = {3, 4, 2}, b[3] = {3, 1, 2};
+    x[0] = mk(2, a, -1, 1); x[1] = mk(3, w, -1, 1); x[2] = mk(3, b, -1, 1); RUN("ensemble linear shared input", f_elinear, 3); }
   { int a[3] = {2, 3, 4}, w[2] = {3, 4};
     x[0] = mk(3, a, -1, 1); x[1] = mk(2, w, -1, 1); RUN("linear 3-D no bias", f_linear_nb, 2); }
   { int a[2] = {6, 3}, w1[2] = {8, 3}, w2[2] = {1, 8};
@@ -401,5 +406,11 @@ int main(void) {
     x[0] = mk(3, a, -1, 1); x[1] = mk(3, b, -1, 1); check_direct("matmul batched: backward into .grad", f_bmm, 2, x); }
   { int a[2] = {4, 5}, b[3] = {3, 5, 2};
     x[0] = mk(2, a, -1, 1); x[1] = mk(3, b, -1, 1); check_direct("matmul shared lhs: backward into .grad", f_bmm, 2, x); }
+  { int a[3] = {2, 6, 4}, w[3] = {2, 4, 3}, b[3] = {2, 1, 3};
+    x[0] = mk(3, a, -1, 1); x[1] = mk(3, w, -1, 1); x[2] = mk(3, b, -1, 1);
+    check_direct("ensemble linear: backward into .grad", f_elinear, 3, x); }
+  { int a[2] = {6, 4}, w[3] = {2, 4, 3}, b[3] = {2, 1, 3};
+    x[0] = mk(2, a, -1, 1); x[1] = mk(3, w, -1, 1); x[2] = mk(3, b, -1, 1);
+    check_direct("ensemble linear shared: backward into .grad", f_elinear, 3, x); }
   return test_summary();
 }
