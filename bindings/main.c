@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 #include "lcil.h"
 
@@ -65,6 +66,30 @@ static int report(lua_State *L, int st) {
   return st;
 }
 
+static const char *lua_dir(void);
+/* names of the .lua files in <lua dir>/<sub>, comma-separated */
+static void list_scripts(const char *sub) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", lua_dir(), sub);
+  DIR *d = opendir(path);
+  if (!d) {
+    printf("  (none found in %s)\n", path);
+    return;
+  }
+  struct dirent *e;
+  printf("  ");
+  int n = 0;
+  char names[64][256];
+  while ((e = readdir(d)) && n < 64) {
+    size_t l = strlen(e->d_name);
+    if (l > 4 && strcmp(e->d_name + l - 4, ".lua") == 0) snprintf(names[n++], 256, "%s", e->d_name);
+  }
+  closedir(d);
+  qsort(names, n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+  for (int i = 0; i < n; i++) printf("%s%s/%s", i ? "  " : "", sub, names[i]);
+  printf("\n");
+}
+
 static void usage(void) {
   printf("cleanil %s - imitation learning and inverse RL on a C engine, scripted in Lua 5.4\n\n"
          "usage:\n"
@@ -78,8 +103,12 @@ static void usage(void) {
          "  cleanil algorithms/bc.lua --env=hopper --preset=quick\n\n"
          "environment:\n"
          "  CLEANIL_NUM_THREADS   threads for BLAS and the engine (default 1)\n"
-         "  CLEANIL_LUA_DIR       where the lua/ tree lives (default %s)\n",
+         "  CLEANIL_LUA_DIR       where the lua/ tree lives (default %s)\n\n",
          CIL_VERSION, CIL_LUA_DIR);
+  printf("algorithms (each takes --help for its config keys and defaults):\n");
+  list_scripts("algorithms");
+  printf("tools:\n");
+  list_scripts("tools");
 }
 
 static const char *lua_dir(void) {
@@ -182,6 +211,7 @@ static char *read_line(const char *prompt, int tty) {
 
 static void repl(lua_State *L) {
   int tty = isatty(0);
+  luaL_dostring(L, "help = cil.help");
   char hist[4096] = "";
   const char *home = getenv("HOME");
   if (tty && home) {

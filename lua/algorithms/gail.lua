@@ -64,4 +64,4 @@ loop:train{
 }
 
 cil.checkpoint.save(run.dir .. "/policy.h5", {actor = sac.actor:state_dict(), step = loop.S.step})
-cil.run.finish(run, loop.S.evals, path)
+cil.run.finish(run, loop.S.evals, path, loop)

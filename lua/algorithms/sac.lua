@@ -36,4 +36,4 @@ loop:train{
 }
 
 cil.checkpoint.save(run.dir .. "/policy.h5", {actor = sac.actor:state_dict(), step = loop.S.step})
-cil.run.finish(run, loop.S.evals)
+cil.run.finish(run, loop.S.evals, nil, loop)

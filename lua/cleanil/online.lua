@@ -61,13 +61,21 @@ return function(cil)
     end
 
     local stats = {}
+    local clock = cil.sys.clock
+    local spent = {env = 0, learn = 0, act = 0, eval = 0, other = 0}   -- wall time shares of the loop
+    L.spent = spent
+    local t_start = clock()
     while S.step < T do
       local t = S.step
       cil.reset()
       local a
+      local c0 = clock()
       if t + 1 < cfg.update_after then a = cil.uniform(rng, -1, 1, 1, A)
       else a = o.actor(obs):sample(rng) end
+      local c1 = clock()
       local obs2, r, term = env:step(a)
+      local c2 = clock()
+      spent.act, spent.env = spent.act + (c1 - c0), spent.env + (c2 - c1)
       S.ep_return, S.ep_len = S.ep_return + r[1], S.ep_len + 1
       local stored_r = o.store_reward and o.store_reward(r) or r
       L.buffer:add(obs, a, stored_r:reshape(1, 1), obs2, term:reshape(1, 1))
@@ -79,9 +87,15 @@ return function(cil)
       else
         obs = obs2
       end
-      if t + 1 > cfg.update_after then stats = o.learn(t) or {} end
+      if t + 1 > cfg.update_after then
+        local c3 = clock()
+        stats = o.learn(t) or {}
+        spent.learn = spent.learn + (clock() - c3)
+      end
       if t + 1 > cfg.update_after and (t + 1 - cfg.update_after) % cfg.steps_per_epoch == 0 then
+        local c4 = clock()
         local returns = cil.run.evaluate(L.eval_env, o.actor, o.eval_obs)
+        spent.eval = spent.eval + (clock() - c4)
         local mean = 0
         for _, R in ipairs(returns) do S.evals[#S.evals + 1] = R; mean = mean + R / #returns end
         local row = {step = t + 1, eval_return = mean, eval_score = cil.env.normalized_score(cfg.env, mean),
@@ -96,6 +110,14 @@ return function(cil)
       run:progress(S.step, T, string.format("train return %.1f | last eval %s", S.last_train_return,
         S.last_eval and string.format("%.1f", S.last_eval) or "-"))
     end
+    local total = clock() - t_start
+    spent.other = math.max(0, total - spent.env - spent.learn - spent.act - spent.eval)
+    if total > 0 then
+      print(string.format("[%s %s] loop time: learning %.1f%%, acting %.1f%%, env stepping %.1f%%, evaluation %.1f%%, other %.1f%% of %.0f s",
+        run.algo, cfg.env, 100 * spent.learn / total, 100 * spent.act / total, 100 * spent.env / total,
+        100 * spent.eval / total, 100 * spent.other / total, total))
+    end
+    L.total_time = total
     return L
   end
 

@@ -331,7 +331,7 @@ return function(cil)
 
   -- The headline of a run (protocol.md): IQM +- std of the normalized return over the last 30
   -- evaluation episodes, D4RL-normalized and demonstrator-normalized; written to summary.json.
-  function run.finish(r, evals, expert_path)
+  function run.finish(r, evals, expert_path, loop)
     local last = {}
     for i = math.max(1, #evals - 29), #evals do last[#last + 1] = evals[i] end
     local env = r.cfg.env
@@ -351,6 +351,11 @@ return function(cil)
       local d_iqm, d_std = run.iqm_std(demo)
       summary.demo_return_mean, summary.demo_score_iqm, summary.demo_score_std = demo_mean, d_iqm, d_std
       line = line .. string.format(" | demonstrator-normalized %.1f +- %.1f", d_iqm, d_std)
+    end
+    if loop and loop.spent and loop.total_time and loop.total_time > 0 then
+      summary.loop_seconds = loop.total_time
+      summary.loop_share = {}
+      for k, v in pairs(loop.spent) do summary.loop_share[k] = v / loop.total_time end
     end
     r:write_json("summary.json", summary)
     print(line)
