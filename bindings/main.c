@@ -211,7 +211,7 @@ static char *read_line(const char *prompt, int tty) {
 
 static void repl(lua_State *L) {
   int tty = isatty(0);
-  luaL_dostring(L, "help = cil.help");
+  if (luaL_dostring(L, "help = cil.help") != LUA_OK) lua_pop(L, 1);
   char hist[4096] = "";
   const char *home = getenv("HOME");
   if (tty && home) {
