@@ -703,6 +703,17 @@ static void isel_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
 static void iadd_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
   gin[0] = cil_index_select(g, nd->i[0], nd->saved, nd->i[1]);
 }
+/* record an op that carries an index tensor (index_select, gather and their adjoints) */
+static void record_indexed(const char *name, cil_backfn fn, cil_tensor *out, cil_tensor *in, int dim,
+                           int base, cil_tensor *idx) {
+  cil_node *nd = cil_record(name, fn, out, 1, in, NULL, NULL);
+  if (!nd) return;
+  nd->i[0] = dim;
+  nd->i[1] = base;
+  nd->saved = idx;
+  cil_arena_keep(idx);
+}
+
 static cil_tensor *index_add(cil_tensor *g, cil_tensor *like, int dim, cil_tensor *idx, int base) {
   cil_tensor *out = cil_zeros(like->ndim, like->shape);
   CIL_NONNULL(out);
@@ -715,13 +726,7 @@ static cil_tensor *index_add(cil_tensor *g, cil_tensor *like, int dim, cil_tenso
       const float *src = g->data + (o * m + j) * inner;
       for (int64_t i = 0; i < inner; i++) dst[i] += src[i];
     }
-  cil_node *nd = cil_record("index_select_backward", iadd_backward, out, 1, g, NULL, NULL);
-  if (nd) {
-    nd->i[0] = dim;
-    nd->i[1] = base;
-    nd->saved = idx;
-    cil_arena_keep(idx);
-  }
+  record_indexed("index_select_backward", iadd_backward, out, g, dim, base, idx);
   return out;
 }
 
@@ -743,13 +748,7 @@ cil_tensor *cil_index_select(cil_tensor *x, int dim, cil_tensor *idx, int base) 
       memcpy(out->data + (o * m + j) * inner, x->data + (o * n + k) * inner,
              (size_t)inner * sizeof(float));
     }
-  cil_node *nd = cil_record("index_select", isel_backward, out, 1, x, NULL, NULL);
-  if (nd) {
-    nd->i[0] = d;
-    nd->i[1] = base;
-    nd->saved = idx;
-    cil_arena_keep(idx);
-  }
+  record_indexed("index_select", isel_backward, out, x, d, base, idx);
   return out;
 }
 
@@ -773,13 +772,7 @@ static cil_tensor *scatter_add(cil_tensor *g, cil_tensor *like, int dim, cil_ten
         int64_t k = (int64_t)idx->data[q] - base;
         out->data[(o * n + k) * inner + i] += g->data[q];
       }
-  cil_node *nd = cil_record("gather_backward", scatter_backward, out, 1, g, NULL, NULL);
-  if (nd) {
-    nd->i[0] = dim;
-    nd->i[1] = base;
-    nd->saved = idx;
-    cil_arena_keep(idx);
-  }
+  record_indexed("gather_backward", scatter_backward, out, g, dim, base, idx);
   return out;
 }
 
@@ -803,13 +796,7 @@ cil_tensor *cil_gather(cil_tensor *x, int dim, cil_tensor *idx, int base) {
         int64_t q = (o * m + j) * inner + i;
         out->data[q] = x->data[(o * n + (int64_t)idx->data[q] - base) * inner + i];
       }
-  cil_node *nd = cil_record("gather", gather_backward, out, 1, x, NULL, NULL);
-  if (nd) {
-    nd->i[0] = d;
-    nd->i[1] = base;
-    nd->saved = idx;
-    cil_arena_keep(idx);
-  }
+  record_indexed("gather", gather_backward, out, x, d, base, idx);
   return out;
 }
 

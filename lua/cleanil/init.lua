@@ -15,24 +15,7 @@ require("cleanil.dynamics")(cil)
 
 cil.root = CLEANIL_LUA_DIR .. "/.."
 -- path of a shipped data file: data/<env>/<file>
-function cil.data_path(env, file) -- a short tour, printed by help() in the REPL
-function cil.help()
-  print([[
-cleanil: tensors with autograd, networks, MuJoCo environments, datasets (the module is `cil`).
-  x = cil.randn(4, 3)               tensors: cil.tensor{...}, zeros, ones, rand, arange, param(...)
-  y = (x * 2):silu():sum(2)         ops: + - * / ^, exp log tanh silu relu clamp, sum mean max, matmul, cat
-  w = cil.param(cil.randn(3, 1))    a persistent leaf that takes gradients
-  l = x:matmul(w):square():mean(); l:backward(); print(w.grad)
-  g = cil.grad(l, w, {create_graph = true})      torch.autograd.grad semantics
-  net = cil.nn.MLP(11, {256, 256}, 3)            nn: Linear, MLP, EnsembleMLP, DoubleQ, TanhNormalActor
-  opt = cil.optim.Adam(net:parameters(), {lr = 3e-4})
-  env = cil.env.make("hopper"); obs = env:reset(); obs, r, term, trunc = env:step(cil.zeros(1, 3))
-  d = cil.data.load_d4rl("data/hopper/medium_replay.h5")
-  cil.reset()                       frees every tensor made since the last reset (do it once per update)
-Algorithms: cleanil algorithms/<name>.lua --help  (see cleanil --help for the list)]])
-end
-
-return cil.root .. "/data/" .. env .. "/" .. file end
+function cil.data_path(env, file) return cil.root .. "/data/" .. env .. "/" .. file end
 
 -- a short tour, printed by help() in the REPL
 function cil.help()
