@@ -83,6 +83,25 @@ static const char *binop_name[CIL_NBINARY] = {"add", "sub", "mul", "div", "pow",
 
 static void bin_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin);
 
+typedef struct {
+  int op;
+  const float *A, *B;
+  float *O;
+} bin_job;
+/* same-shape + - * / over a range (the parallel path of cil_binary) */
+static void bin_same_range(int64_t lo, int64_t hi, void *ctx) {
+  bin_job *j = ctx;
+  const float *A = j->A + lo, *B = j->B + lo;
+  float *O = j->O + lo;
+  int64_t n = hi - lo;
+  switch (j->op) {
+  case CIL_ADD: for (int64_t i = 0; i < n; i++) O[i] = A[i] + B[i]; break;
+  case CIL_SUB: for (int64_t i = 0; i < n; i++) O[i] = A[i] - B[i]; break;
+  case CIL_MUL: for (int64_t i = 0; i < n; i++) O[i] = A[i] * B[i]; break;
+  default: for (int64_t i = 0; i < n; i++) O[i] = A[i] / B[i]; break;
+  }
+}
+
 cil_tensor *cil_binary(cil_binop op, cil_tensor *a, cil_tensor *b) {
   int shape[CIL_MAXDIM];
   int nd = cil_broadcast_shape(a, b, shape);
@@ -101,6 +120,10 @@ cil_tensor *cil_binary(cil_binop op, cil_tensor *a, cil_tensor *b) {
   bstrides(a, nd, shape, sa);
   bstrides(b, nd, shape, sb);
   pad4(nd, shape, P);
+  if (same && n >= 2 * CIL_PAR_MIN && cil_pool_size() > 1 && op <= CIL_DIV) {
+    bin_job j = {op, A, B, O};
+    cil_parallel_for(n, CIL_PAR_MIN, bin_same_range, &j);
+  } else
   switch (op) {
   case CIL_ADD: BIN_KERNEL(x + y); break;
   case CIL_SUB: BIN_KERNEL(x - y); break;
@@ -240,13 +263,17 @@ static inline float silu_ddd_f(float x) {
   break
 
 static void un_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin);
-static cil_tensor *unary_raw(int op, cil_tensor *x) {
-  cil_tensor *out = cil_new_like(x);
-  CIL_NONNULL(out);
-  int64_t n = x->numel;
-  const float *X = x->data;
-  float *O = out->data;
-  switch (op) {
+typedef struct {
+  int op;
+  const float *X;
+  float *O;
+} un_job;
+static void unary_range(int64_t lo, int64_t hi, void *ctx) {
+  un_job *j = ctx;
+  int64_t n = hi - lo;
+  const float *X = j->X + lo;
+  float *O = j->O + lo;
+  switch (j->op) {
   case CIL_NEG: UN_KERNEL(-x);
   case CIL_EXP: UN_KERNEL(expf(x));
   case CIL_LOG: UN_KERNEL(logf(x));
@@ -265,8 +292,15 @@ static cil_tensor *unary_raw(int op, cil_tensor *x) {
   case CIL_SOFTPLUS_D: UN_KERNEL(sigm(x));
   case CIL_STEP: UN_KERNEL(x > 0.0f ? 1.0f : 0.0f);
   case CIL_NUNARY: UN_KERNEL(silu_ddd_f(x)); /* internal: silu''' */
-  default: CIL_CHECK(0, "unary: unknown op %d", op);
+  default: break;
   }
+}
+static cil_tensor *unary_raw(int op, cil_tensor *x) {
+  CIL_CHECK(op >= 0 && op <= CIL_NUNARY, "unary: unknown op %d", op);
+  cil_tensor *out = cil_new_like(x);
+  CIL_NONNULL(out);
+  un_job j = {op, x->data, out->data};
+  cil_parallel_for(x->numel, CIL_PAR_MIN, unary_range, &j);
   return out;
 }
 
@@ -281,6 +315,13 @@ cil_tensor *cil_unary(cil_unop op, cil_tensor *x) {
   return out;
 }
 
+/* g * silu'(x) over a range; ctx = {x, g, out} */
+static void silu_bwd_range(int64_t lo, int64_t hi, void *ctx) {
+  const float **b = ctx;
+  const float *X = b[0], *G = b[1];
+  float *O = (float *)b[2];
+  for (int64_t i = lo; i < hi; i++) O[i] = G[i] * silu_d_f(X[i]);
+}
 static void un_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
   cil_tensor *x = nd->in[0], *y = nd->out, *d = NULL;
   switch (nd->i[0]) {
@@ -314,9 +355,8 @@ static void un_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
     if (!cil_grad_enabled()) { /* first-order pass: one fused loop, g * silu'(x) */
       cil_tensor *o = cil_new_like(x);
       if (!o) return;
-      const float *X = x->data, *G = g->data;
-      float *O = o->data;
-      for (int64_t i = 0; i < x->numel; i++) O[i] = G[i] * silu_d_f(X[i]);
+      const float *bufs[3] = {x->data, g->data, o->data};
+      cil_parallel_for(x->numel, CIL_PAR_MIN, silu_bwd_range, (void *)bufs);
       gin[0] = o;
       return;
     }

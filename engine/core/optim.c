@@ -56,6 +56,32 @@ void cil_adam_free(cil_adam *o) {
   free(o);
 }
 
+typedef struct {
+  cil_adam *o;
+  int i;
+  float step_size, bc2_sqrt, b1, b2, eps, wd;
+} adam_job;
+/* one parameter's update over elements [lo, hi) */
+static void adam_range(int64_t lo, int64_t hi, void *ctx) {
+  adam_job *J = ctx;
+  cil_adam *o = J->o;
+  float *x = o->p[J->i]->data, *m = o->m[J->i]->data, *v = o->v[J->i]->data;
+  const float *g = o->p[J->i]->grad->data;
+  float b1 = J->b1, b2 = J->b2, eps = J->eps, wd = J->wd, step_size = J->step_size, bc2_sqrt = J->bc2_sqrt;
+  if (o->decoupled && wd != 0.0f) {
+    float f = 1.0f - o->lr * wd;
+    for (int64_t j = lo; j < hi; j++) x[j] *= f;
+  }
+  for (int64_t j = lo; j < hi; j++) {
+    float gj = g[j];
+    if (!o->decoupled && wd != 0.0f) gj += wd * x[j];
+    m[j] = b1 * m[j] + (1.0f - b1) * gj;
+    v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
+    float denom = sqrtf(v[j]) / bc2_sqrt + eps;
+    x[j] -= step_size * (m[j] / denom);
+  }
+}
+
 /* torch.optim.Adam (foreach=False, amsgrad=False, maximize=False):
  *   g += wd*p (Adam) | p *= 1 - lr*wd (AdamW)
  *   m = b1*m + (1-b1)*g ;  v = b2*v + (1-b2)*g^2
@@ -67,24 +93,11 @@ int cil_adam_step(cil_adam *o) {
   double bc2 = 1.0 - pow((double)o->beta2, (double)o->step);
   float step_size = (float)((double)o->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
   float b1 = o->beta1, b2 = o->beta2, eps = o->eps, wd = o->weight_decay;
+  adam_job job = {o, 0, step_size, bc2_sqrt, b1, b2, eps, wd};
   for (int i = 0; i < o->n; i++) {
-    cil_tensor *p = o->p[i];
-    if (!p->grad) continue;
-    float *x = p->data, *m = o->m[i]->data, *v = o->v[i]->data;
-    const float *g = p->grad->data;
-    int64_t n = p->numel;
-    if (o->decoupled && wd != 0.0f) {
-      float f = 1.0f - o->lr * wd;
-      for (int64_t j = 0; j < n; j++) x[j] *= f;
-    }
-    for (int64_t j = 0; j < n; j++) {
-      float gj = g[j];
-      if (!o->decoupled && wd != 0.0f) gj += wd * x[j];
-      m[j] = b1 * m[j] + (1.0f - b1) * gj;
-      v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
-      float denom = sqrtf(v[j]) / bc2_sqrt + eps;
-      x[j] -= step_size * (m[j] / denom);
-    }
+    if (!o->p[i]->grad) continue;
+    job.i = i;
+    cil_parallel_for(o->p[i]->numel, CIL_PAR_MIN, adam_range, &job);
   }
   return 1;
 }

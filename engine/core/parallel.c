@@ -93,3 +93,27 @@ void cil_pool_run(int ntasks, task_fn fn, void *ctx) {
     else sched_yield(); /* a worker that lost its core must get it back */
   }
 }
+
+/* ---- parallel_for: [0, n) in contiguous chunks, one per thread, when n is large enough ---- */
+typedef struct {
+  int64_t n;
+  void (*fn)(int64_t lo, int64_t hi, void *ctx);
+  void *ctx;
+} range_job;
+static void range_task(int task, int ntasks, void *p) {
+  range_job *j = p;
+  int64_t per = (j->n + ntasks - 1) / ntasks;
+  per = (per + 15) & ~(int64_t)15; /* keep chunks 64-byte aligned for float arrays */
+  int64_t lo = task * per, hi = lo + per < j->n ? lo + per : j->n;
+  if (lo < hi) j->fn(lo, hi, j->ctx);
+}
+void cil_parallel_for(int64_t n, int64_t min_per_thread, void (*fn)(int64_t lo, int64_t hi, void *ctx),
+                      void *ctx) {
+  int t = P.n;
+  if (t > 1 && n >= 2 * min_per_thread) {
+    range_job j = {n, fn, ctx};
+    cil_pool_run(t, range_task, &j);
+  } else if (n > 0) {
+    fn(0, n, ctx);
+  }
+}

@@ -229,3 +229,28 @@ describe("training", function()
     assert.are_not.equal(s1, s3)
   end)
 end)
+
+describe("threads", function()
+  local function run(threads)
+    cil.set_num_threads(threads)
+    cil.manual_seed(0)
+    local sac = cil.SAC(11, 3, {}, cil.rng(0))
+    local g = cil.rng(1)
+    local b = {obs = cil.randn(g, 256, 11):persist(), act = cil.rand(g, 256, 3):persist(),
+      rew = cil.randn(g, 256, 1):persist(), next_obs = cil.randn(g, 256, 11):persist(), done = cil.zeros(256, 1):persist()}
+    for _ = 1, 3 do cil.reset(); sac:update(b) end
+    local w = sac.actor.net.layers[2].weight:clone():persist()
+    local big = cil.randn(cil.rng(3), 300, 300):persist()
+    local e = (big:silu() * big + big):persist()
+    cil.set_num_threads(1)
+    return w, e
+  end
+  it("2 threads repeat themselves bit for bit and agree with 1 thread", function()
+    local w1, e1 = run(1)
+    local w2, e2 = run(2)
+    local w2b, e2b = run(2)
+    assert.are.equal(0, (w2 - w2b):abs():max():item())          -- same seed, same threads
+    assert.are.equal(0, (e1 - e2):abs():max():item())           -- elementwise splits are exact
+    assert.is_true((w1 - w2):abs():max():item() < 1e-5)          -- GEMM row splits round differently
+  end)
+end)
