@@ -18,8 +18,11 @@ for h in opt.hidden:gmatch("%d+") do hidden[#hidden + 1] = tonumber(h) end
 
 local spec = cil.env.spec(opt.env)
 local actor = cil.TanhNormalActor(spec.obs_dim, spec.act_dim, hidden, {activation = opt.activation})
+-- a policy file ({actor = ...}) or a training checkpoint of sac/gail ({learner = {sac = {actor = ...}}})
 local ck = cil.checkpoint.load(opt.policy)
-actor:load_state_dict(ck.actor or ck, "collect: policy " .. opt.policy)
+local weights = ck.actor or (ck.learner and ck.learner.sac and ck.learner.sac.actor)
+if not weights then error("collect: " .. opt.policy .. " holds no actor (expected 'actor' or 'learner.sac.actor')", 0) end
+actor:load_state_dict(weights, "collect: policy " .. opt.policy)
 -- a policy trained on normalized observations (BC, IQ-Learn, ...) stores its statistics with it
 local obs_mean, obs_std = ck.obs_mean, ck.obs_std
 local function policy_input(o) return obs_mean and (o - obs_mean) / obs_std or o end
