@@ -47,7 +47,8 @@ return function(cil)
     if run.resuming then
       local ck = cil.checkpoint.load(run:checkpoint_path())
       for k, v in pairs(ck.state) do S[k] = v end
-      o.load_extra(ck.learner)
+      -- checkpoints of the first sac.lua kept the learner at the top level
+      o.load_extra(ck.learner or {sac = ck.sac, medium_saved = ck.state.medium_saved})
       L.buffer = ck.buffer
       L.timeouts:copy_(ck.timeouts)
       rng:set_state(ck.rng)

@@ -192,6 +192,17 @@ return function(cil)
 
   -- CSV: a fixed column set per file, chosen at the first row (new keys later are an error)
   function Run:log(row)
+    if not self.csv and self.resuming and exists(self.csv_path) then
+      -- continue the existing file with its own columns
+      local f = io.open(self.csv_path)
+      local header = f:read("l")
+      f:close()
+      if header and header ~= "" then
+        self.csv_cols = {}
+        for c in header:gmatch("[^,]+") do self.csv_cols[#self.csv_cols + 1] = c end
+        self.csv = assert(io.open(self.csv_path, "a"))
+      end
+    end
     if not self.csv then
       local keys = {}
       for k in pairs(row) do keys[#keys + 1] = k end

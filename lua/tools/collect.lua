@@ -20,7 +20,7 @@ local spec = cil.env.spec(opt.env)
 local actor = cil.TanhNormalActor(spec.obs_dim, spec.act_dim, hidden, {activation = opt.activation})
 -- a policy file ({actor = ...}) or a training checkpoint of sac/gail ({learner = {sac = {actor = ...}}})
 local ck = cil.checkpoint.load(opt.policy)
-local weights = ck.actor or (ck.learner and ck.learner.sac and ck.learner.sac.actor)
+local weights = ck.actor or (ck.learner and ck.learner.sac and ck.learner.sac.actor) or (ck.sac and ck.sac.actor)
 if not weights then error("collect: " .. opt.policy .. " holds no actor (expected 'actor' or 'learner.sac.actor')", 0) end
 actor:load_state_dict(weights, "collect: policy " .. opt.policy)
 -- a policy trained on normalized observations (BC, IQ-Learn, ...) stores its statistics with it

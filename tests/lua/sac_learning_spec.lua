@@ -1,0 +1,30 @@
+-- SAC learns: a short seeded run of the quick preset on Hopper (one thread) must raise the
+-- evaluation return well above what the untrained policy gets.
+local cil = require "cleanil"
+local BIN = os.getenv("CLEANIL_BIN") or "build/cleanil"
+
+describe("SAC on Hopper", function()
+  it("the quick preset improves the evaluation return by > 150 within 15,000 steps", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local f = io.popen(string.format("%s algorithms/sac.lua --env=hopper --preset=quick --epochs=14 --seed=0 --threads=1 --out=%s --print_every_s=60 2>&1", BIN, dir))
+    local out = f:read("a")
+    assert.is_true(f:close() == true, out)
+    local rows, col = {}, nil
+    for line in io.lines(dir .. "/log.csv") do
+      local cells = {}
+      for c in (line .. ","):gmatch("([^,]*),") do cells[#cells + 1] = c end
+      if not col then
+        for i, c in ipairs(cells) do if c == "eval_return" then col = i end end
+      else
+        rows[#rows + 1] = tonumber(cells[col])
+      end
+    end
+    assert.are.equal(14, #rows)
+    local first = rows[1]
+    local last = (rows[#rows] + rows[#rows - 1] + rows[#rows - 2]) / 3
+    print(string.format("\neval return: first %.1f, mean of the last three %.1f", first, last))
+    assert.is_true(last > first + 150, string.format("first %.1f, last three %.1f", first, last))
+    os.execute("rm -rf " .. dir)
+  end)
+end)
