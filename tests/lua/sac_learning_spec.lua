@@ -4,7 +4,7 @@ local cil = require "cleanil"
 local BIN = os.getenv("CLEANIL_BIN") or "build/cleanil"
 
 describe("SAC on Hopper", function()
-  it("the quick preset improves the evaluation return by > 150 within 15,000 steps", function()
+  it("the quick preset improves the evaluation return by > 100 within 15,000 steps", function()
     local dir = os.tmpname()
     os.remove(dir)
     local f = io.popen(string.format("%s algorithms/sac.lua --env=hopper --preset=quick --epochs=14 --seed=0 --threads=1 --out=%s --print_every_s=60 2>&1", BIN, dir))
@@ -24,7 +24,7 @@ describe("SAC on Hopper", function()
     local first = rows[1]
     local last = (rows[#rows] + rows[#rows - 1] + rows[#rows - 2]) / 3
     print(string.format("\neval return: first %.1f, mean of the last three %.1f", first, last))
-    assert.is_true(last > first + 150, string.format("first %.1f, last three %.1f", first, last))
+    assert.is_true(last > first + 100, string.format("first %.1f, last three %.1f", first, last))
     os.execute("rm -rf " .. dir)
   end)
 end)
