@@ -35,3 +35,10 @@ for pair in "mlp.lua torch_mlp.py" "bc.lua torch_bc.py" "sac.lua torch_sac.py" \
   done
 done
 rm -f "$out"
+
+echo
+echo "== replay buffer and dataset loading (1 thread each side) =="
+$CIL bench/bench_buffer.lua "$SECS" 2>&1 | tail -4
+echo
+echo "== environments: overhead vs a bare mj_step loop, 1 -> 2 threads =="
+sh bench/bench_env.sh build 2>&1 | tail -20
