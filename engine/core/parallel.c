@@ -20,11 +20,13 @@ static struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int stop;
-} P = {1, {0}, 0, 0, NULL, NULL, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+  unsigned long start_gen; /* the generation new workers start from (set before they exist) */
+} P = {1, {0}, 0, 0, NULL, NULL, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 
 static void *worker(void *arg) {
   int id = (int)(intptr_t)arg;
-  unsigned long seen = atomic_load(&P.gen);
+  /* not atomic_load(&P.gen): a job posted before this thread got scheduled would count as seen */
+  unsigned long seen = P.start_gen;
   for (;;) {
     int spins = 0;
     while (atomic_load_explicit(&P.gen, memory_order_acquire) == seen) {
@@ -63,6 +65,7 @@ void cil_pool_resize(int n) {
   if (n > CIL_MAX_THREADS) n = CIL_MAX_THREADS;
   if (n == P.n) return;
   pool_stop();
+  P.start_gen = atomic_load(&P.gen);
   for (int i = 1; i < n; i++)
     if (pthread_create(&P.th[i], NULL, worker, (void *)(intptr_t)i) != 0) {
       n = i; /* run with what we got */

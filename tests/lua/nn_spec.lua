@@ -253,4 +253,13 @@ describe("threads", function()
     assert.are.equal(0, (e1 - e2):abs():max():item())           -- elementwise splits are exact
     assert.is_true((w1 - w2):abs():max():item() < 1e-5)          -- GEMM row splits round differently
   end)
+  it("a pool resized right before a job runs it (no lost wake-up)", function()
+    local x = cil.randn(300, 300):persist()
+    for _ = 1, 200 do
+      cil.set_num_threads(2)
+      cil.reset()
+      x:matmul(x):silu()
+      cil.set_num_threads(1)
+    end
+  end)
 end)
