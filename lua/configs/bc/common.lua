@@ -9,6 +9,6 @@ return {
   epochs = 200, steps_per_epoch = 1000,
   eval_episodes = 1, checkpoint_every = 20000, print_every_s = 10,
   presets = {
-    quick = {epochs = 10, eval_episodes = 3},
+    quick = {epochs = 10, eval_episodes = 3, print_every_s = 15},
   },
 }
