@@ -27,7 +27,7 @@ local function x_of(b) return reward:inputs(b.obs, b.act, b.done) end
 
 local function reward_step()
   local xe = x_of(experts:sample(cfg.batch_size, rng))
-  local xp = x_of(loop.buffer:sample(cfg.batch_size, rng))
+  local xp = x_of(loop:sample(cfg.batch_size))
   local gp, gnorm = cil.gradient_penalty(reward, xe, xp, cfg.grad_target, rng)
   local l2 = cil.l2(reward_params)
   local loss = -(reward(xe):mean() - reward(xp):mean()) + gp * cfg.grad_penalty + l2 * cfg.l2_penalty

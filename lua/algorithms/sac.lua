@@ -18,7 +18,7 @@ local loop = cil.online.Loop(run, cfg, rng)
 loop:train{
   actor = sac.actor,
   -- one SAC update on a batch of the agent's own transitions
-  learn = function() return sac:update(loop.buffer:sample(cfg.batch_size, rng)) end,
+  learn = function() return sac:update(loop:sample(cfg.batch_size)) end,
   extra_state = function() return {sac = sac:state(), medium_saved = medium_saved} end,
   load_extra = function(s) sac:load_state(s.sac); medium_saved = s.medium_saved end,
   on_eval = function(mean, S)

@@ -23,6 +23,14 @@ return function(cil)
     return L
   end
 
+  -- a batch of the agent's own transitions (timed: the loop reports sampling separately)
+  function Loop:sample(n)
+    local c = cil.sys.clock()
+    local b = self.buffer:sample(n, self.rng)
+    self.sample_time = (self.sample_time or 0) + (cil.sys.clock() - c)
+    return b
+  end
+
   -- o: actor, learn(step) -> stats, store_reward(r) (optional), extra_state() -> table,
   --    load_extra(tbl), on_eval(mean, S) (optional), eval_obs(o) (optional observation transform)
   function Loop:train(o)
@@ -112,11 +120,13 @@ return function(cil)
         S.last_eval and string.format("%.1f", S.last_eval) or "-"))
     end
     local total = clock() - t_start
-    spent.other = math.max(0, total - spent.env - spent.learn - spent.act - spent.eval)
+    spent.sample = self.sample_time or 0
+    spent.learn = spent.learn - spent.sample  -- updates only
+    spent.other = math.max(0, total - spent.env - spent.learn - spent.sample - spent.act - spent.eval)
     if total > 0 then
-      print(string.format("[%s %s] loop time: learning %.1f%%, acting %.1f%%, env stepping %.1f%%, evaluation %.1f%%, other %.1f%% of %.0f s",
-        run.algo, cfg.env, 100 * spent.learn / total, 100 * spent.act / total, 100 * spent.env / total,
-        100 * spent.eval / total, 100 * spent.other / total, total))
+      print(string.format("[%s %s] loop time: updates %.1f%%, sampling %.1f%%, acting %.1f%%, env stepping %.1f%%, evaluation %.1f%%, other %.1f%% of %.0f s",
+        run.algo, cfg.env, 100 * spent.learn / total, 100 * spent.sample / total, 100 * spent.act / total,
+        100 * spent.env / total, 100 * spent.eval / total, 100 * spent.other / total, total))
     end
     L.total_time = total
     return L
