@@ -12,8 +12,9 @@ ROOT=$(pwd)
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 DEPS=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libmujoco-dev libopenblas-dev
-      libhdf5-dev libreadline-dev lua-busted gnuplot-nox)
-BENCH_DEPS=(python3-torch python3-h5py python3-numpy)
+      libhdf5-dev libreadline-dev lua-busted gnuplot-nox
+      python3-h5py)   # the tests cross-check our HDF5 files with h5py, an independent reader
+BENCH_DEPS=(python3-torch python3-numpy)
 
 install_missing() {
   local missing=()
