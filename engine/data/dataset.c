@@ -50,6 +50,21 @@ static cil_tensor *mk(int64_t n, int cols) {
   return cil_persistent(cols ? 2 : 1, s);
 }
 
+/* the six row-aligned columns of a dataset of n rows; 0 when an allocation failed */
+static int alloc_columns(cil_dataset *d, int64_t n, int obs_dim, int act_dim) {
+  d->n = n;
+  d->obs_dim = obs_dim;
+  d->act_dim = act_dim;
+  d->observations = mk(n, obs_dim);
+  d->actions = mk(n, act_dim);
+  d->rewards = mk(n, 0);
+  d->terminals = mk(n, 0);
+  d->timeouts = mk(n, 0);
+  d->next_observations = mk(n, obs_dim);
+  return d->observations && d->actions && d->rewards && d->terminals && d->timeouts &&
+         d->next_observations;
+}
+
 static int check_finite_key(const char *file, const char *key, const cil_tensor *t) {
   int64_t i = cil_first_nonfinite(t->data, t->numel);
   if (i < 0) return 1;
@@ -95,18 +110,7 @@ int cil_d4rl_load(const char *path, int check_finite, cil_dataset *d) {
                (long long)so[1], (long long)sa[1]);
     goto fail;
   }
-  d->n = n;
-  d->obs_dim = (int)so[1];
-  d->act_dim = (int)sa[1];
-  d->observations = mk(n, d->obs_dim);
-  d->actions = mk(n, d->act_dim);
-  d->rewards = mk(n, 0);
-  d->terminals = mk(n, 0);
-  d->timeouts = mk(n, 0);
-  d->next_observations = mk(n, d->obs_dim);
-  if (!d->observations || !d->actions || !d->rewards || !d->terminals || !d->timeouts ||
-      !d->next_observations)
-    goto fail;
+  if (!alloc_columns(d, n, (int)so[1], (int)sa[1])) goto fail;
   ok = cil_h5r_read_floats(r, "observations", d->observations->data, d->observations->numel) &&
        cil_h5r_read_floats(r, "actions", d->actions->data, d->actions->numel) &&
        cil_h5r_read_floats(r, "rewards", d->rewards->data, n) &&
@@ -219,19 +223,10 @@ int cil_minari_load(const char *path, int check_finite, cil_dataset *d) {
                (long long)od, (long long)ad);
     goto fail;
   }
-  d->n = n;
-  d->obs_dim = (int)od;
-  d->act_dim = (int)ad;
-  d->observations = mk(n, d->obs_dim);
-  d->actions = mk(n, d->act_dim);
-  d->rewards = mk(n, 0);
-  d->terminals = mk(n, 0);
-  d->timeouts = mk(n, 0);
-  d->next_observations = mk(n, d->obs_dim);
+  if (!alloc_columns(d, n, (int)od, (int)ad)) goto fail;
   tmp = malloc((size_t)maxlen * (size_t)od * sizeof(float) + 64);
-  if (!d->observations || !d->actions || !d->rewards || !d->terminals || !d->timeouts ||
-      !d->next_observations || !tmp) {
-    if (!tmp) cil_seterr("out of memory");
+  if (!tmp) {
+    cil_seterr("out of memory");
     goto fail;
   }
   /* pass 2: read */

@@ -2,13 +2,8 @@
 --   L = -mean log pi(a_E | o_E) + l2_penalty * 1/2 sum theta^2
 --   cleanil algorithms/bc.lua --env=hopper [--preset=quick] [--key=value ...] [--resume]
 local cil = require "cleanil"
-local cfg, flags = cil.run.config("bc", arg, "behaviour cloning from expert demonstrations")
-if flags.help then return end
-
-local run = cil.run.start("bc", cfg, flags)
-cil.set_num_threads(cfg.threads)
-cil.manual_seed(cfg.seed)
-local rng = cil.rng(cfg.seed)
+local cfg, run, rng = cil.run.begin("bc", arg, "behaviour cloning from expert demonstrations")
+if not cfg then return end -- --help
 
 -- data: N expert episodes, a 90/10 train/eval split, observations normalized with train stats
 local path = cfg.expert_path ~= "" and cfg.expert_path or cil.data_path(cfg.env, "expert.h5")

@@ -4,13 +4,8 @@
 --   policy:  a SAC update on 128 expert + 128 own rows, every reward relabelled r := R(x)
 --   cleanil algorithms/gail.lua --env=hopper [--preset=quick] [--key=value ...] [--resume]
 local cil = require "cleanil"
-local cfg, flags = cil.run.config("gail", arg, "adversarial imitation learning with a SAC policy")
-if flags.help then return end
-
-local run = cil.run.start("gail", cfg, flags)
-cil.set_num_threads(cfg.threads)
-cil.manual_seed(cfg.seed)
-local rng = cil.rng(cfg.seed)
+local cfg, run, rng = cil.run.begin("gail", arg, "adversarial imitation learning with a SAC policy")
+if not cfg then return end -- --help
 local spec = cil.env.spec(cfg.env)
 local O, A = spec.obs_dim, spec.act_dim
 

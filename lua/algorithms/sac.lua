@@ -3,13 +3,8 @@
 -- the first time the evaluation return reaches `medium_return`; its actor is the expert.
 --   cleanil algorithms/sac.lua --env=hopper [--preset=quick] [--key=value ...] [--resume]
 local cil = require "cleanil"
-local cfg, flags = cil.run.config("sac", arg, "soft actor-critic (the RL solver of GAIL and the IRL methods)")
-if flags.help then return end
-
-local run = cil.run.start("sac", cfg, flags)
-cil.set_num_threads(cfg.threads)
-cil.manual_seed(cfg.seed)
-local rng = cil.rng(cfg.seed)
+local cfg, run, rng = cil.run.begin("sac", arg, "soft actor-critic (the RL solver of GAIL and the IRL methods)")
+if not cfg then return end -- --help
 local spec = cil.env.spec(cfg.env)
 local sac = cil.SAC(spec.obs_dim, spec.act_dim, cfg, rng)
 local medium_saved = false

@@ -190,6 +190,17 @@ return function(cil)
     return self
   end
 
+  -- The prologue of every algorithm script: config + overrides (nil after --help), the run directory,
+  -- thread count, seeds. Returns cfg, run, rng (the generator of the run's random draws).
+  function run.begin(algo, args, description)
+    local cfg, flags = run.config(algo, args, description)
+    if flags.help then return nil end
+    local r = run.start(algo, cfg, flags)
+    cil.set_num_threads(cfg.threads)
+    cil.manual_seed(cfg.seed)
+    return cfg, r, cil.rng(cfg.seed)
+  end
+
   -- CSV: a fixed column set per file, chosen at the first row (new keys later are an error)
   function Run:log(row)
     if not self.csv and self.resuming and exists(self.csv_path) then

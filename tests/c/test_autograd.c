@@ -49,7 +49,8 @@ static cil_tensor *weights_tensor(cil_tensor *like) {
   for (int64_t i = 0; i < w->numel; i++) w->data[i] = (float)g_w[i];
   return w;
 }
-static double eval_s(fn_t f, cil_tensor **xs) {
+static double eval_s(fn_t f, cil_tensor **xs, int n) {
+  (void)n;
   double s = scalarize(f(xs)); /* grad mode stays on: f may itself take gradients */
   cil_arena_reset();
   return s;
@@ -57,6 +58,45 @@ static double eval_s(fn_t f, cil_tensor **xs) {
 static int close_enough(double a, double n, double atol, double rtol) {
   double m = fabs(a) > fabs(n) ? fabs(a) : fabs(n);
   return fabs(a - n) <= atol + rtol * m;
+}
+
+/* analytic gradients (arena tensors, NULL = zero) copied to doubles, so the arena can be reset */
+static void to_doubles(cil_tensor **g, cil_tensor **xs, int n, double **out) {
+  for (int i = 0; i < n; i++) {
+    out[i] = calloc(xs[i]->numel, sizeof(double));
+    if (g[i])
+      for (int64_t j = 0; j < xs[i]->numel; j++) out[i][j] = g[i]->data[j];
+  }
+}
+
+/* every element of every input: analytic[i][j] vs the central difference of scalar(f, xs, n)
+ * with step 1e-2; frees analytic; returns the number of mismatches (reports at most 3) */
+typedef double (*scalar_fn)(fn_t f, cil_tensor **xs, int n);
+static int compare_fd(const char *name, const char *what, fn_t f, int n, cil_tensor **xs,
+                      scalar_fn scalar, double **analytic, double atol, double rtol) {
+  int bad = 0;
+  const float h = 1e-2f;
+  for (int i = 0; i < n; i++) {
+    cil_tensor *x = xs[i];
+    for (int64_t j = 0; j < x->numel && bad < 3; j++) {
+      float x0 = x->data[j];
+      x->data[j] = x0 + h;
+      float xp = x->data[j];
+      double sp = scalar(f, xs, n);
+      x->data[j] = x0 - h;
+      float xm = x->data[j];
+      double sm = scalar(f, xs, n);
+      x->data[j] = x0;
+      double num = (sp - sm) / ((double)xp - xm);
+      if (!close_enough(analytic[i][j], num, atol, rtol)) {
+        bad++;
+        fprintf(stderr, "  %s: %s x%d[%lld]: analytic %.6g numeric %.6g\n", name, what, i + 1,
+                (long long)j, analytic[i][j], num);
+      }
+    }
+    free(analytic[i]);
+  }
+  return bad;
 }
 
 /* first derivative */
@@ -73,35 +113,9 @@ static void gradcheck(const char *name, fn_t f, int n, cil_tensor **xs) {
   CHECK(ok, "%s: grad failed: %s", name, cil_errmsg());
   if (!ok) return;
   double *ga[4];
-  for (int i = 0; i < n; i++) {
-    ga[i] = calloc(xs[i]->numel, sizeof(double));
-    if (grads[i])
-      for (int64_t j = 0; j < xs[i]->numel; j++) ga[i][j] = grads[i]->data[j];
-  }
+  to_doubles(grads, xs, n, ga);
   cil_arena_reset();
-  int bad = 0;
-  const float h = 1e-2f;
-  for (int i = 0; i < n; i++) {
-    cil_tensor *x = xs[i];
-    for (int64_t j = 0; j < x->numel && bad < 3; j++) {
-      float x0 = x->data[j];
-      x->data[j] = x0 + h;
-      float xp = x->data[j];
-      double sp = eval_s(f, xs);
-      x->data[j] = x0 - h;
-      float xm = x->data[j];
-      double sm = eval_s(f, xs);
-      x->data[j] = x0;
-      double num = (sp - sm) / ((double)xp - xm);
-      double ana = ga[i][j];
-      if (!close_enough(ana, num, 5e-3, 3e-2)) {
-        bad++;
-        fprintf(stderr, "  %s: d/dx%d[%lld]: analytic %.6g numeric %.6g\n", name, i + 1,
-                (long long)j, ana, num);
-      }
-    }
-  }
-  for (int i = 0; i < n; i++) free(ga[i]);
+  int bad = compare_fd(name, "d/dx", f, n, xs, eval_s, ga, 5e-3, 3e-2);
   CHECK(bad == 0, "%s: first derivative mismatch", name);
   cil_arena_reset();
 }
@@ -118,6 +132,7 @@ static double eval_H(fn_t f, cil_tensor **xs, int n) {
   for (int i = 0; i < n; i++)
     if (g[i])
       for (int64_t j = 0; j < xs[i]->numel; j++) H += g_v[i][j] * g[i]->data[j];
+  cil_arena_reset();
   return H;
 }
 static void hesscheck(const char *name, fn_t f, int n, cil_tensor **xs) {
@@ -151,35 +166,9 @@ static void hesscheck(const char *name, fn_t f, int n, cil_tensor **xs) {
     if (!ok) return;
   }
   double *hvd[4];
-  for (int i = 0; i < n; i++) {
-    hvd[i] = calloc(xs[i]->numel, sizeof(double));
-    if (hv[i])
-      for (int64_t j = 0; j < xs[i]->numel; j++) hvd[i][j] = hv[i]->data[j];
-  }
+  to_doubles(hv, xs, n, hvd);
   cil_arena_reset();
-  int bad = 0;
-  const float h = 1e-2f;
-  for (int i = 0; i < n; i++) {
-    cil_tensor *x = xs[i];
-    for (int64_t j = 0; j < x->numel && bad < 3; j++) {
-      float x0 = x->data[j];
-      x->data[j] = x0 + h;
-      float xp = x->data[j];
-      double Hp = eval_H(f, xs, n);
-      x->data[j] = x0 - h;
-      float xm = x->data[j];
-      double Hm = eval_H(f, xs, n);
-      x->data[j] = x0;
-      cil_arena_reset();
-      double num = (Hp - Hm) / ((double)xp - xm);
-      if (!close_enough(hvd[i][j], num, 1e-2, 5e-2)) {
-        bad++;
-        fprintf(stderr, "  %s: d2: x%d[%lld]: analytic %.6g numeric %.6g\n", name, i + 1,
-                (long long)j, hvd[i][j], num);
-      }
-    }
-    free(hvd[i]);
-  }
+  int bad = compare_fd(name, "d2", f, n, xs, eval_H, hvd, 1e-2, 5e-2);
   CHECK(bad == 0, "%s: second derivative mismatch", name);
   cil_arena_reset();
 }
