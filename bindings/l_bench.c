@@ -15,19 +15,21 @@ static int l_clock(lua_State *L) {
   lua_pushnumber(L, now());
   return 1;
 }
-/* sgemm_gflops(m, n, k, seconds): GFLOP/s of C[m,n] = A[m,k] B[k,n] at the current thread count */
+/* sgemm_gflops(m, n, k, seconds [, transA, transB]): GFLOP/s of C[m,n] = A[m,k] B[k,n] at the current thread count */
 static int l_sgemm_gflops(lua_State *L) {
   int m = (int)luaL_checkinteger(L, 1), n = (int)luaL_checkinteger(L, 2), k = (int)luaL_checkinteger(L, 3);
   double secs = luaL_optnumber(L, 4, 1.0);
+  int ta = lua_toboolean(L, 5), tb = lua_toboolean(L, 6); /* optional: transpose A / B */
   luaL_argcheck(L, m > 0 && n > 0 && k > 0 && m * (double)k < 1e8 && k * (double)n < 1e8, 1, "bad sizes");
   float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n), *c = malloc(sizeof(float) * m * n);
   for (int i = 0; i < m * k; i++) a[i] = (float)(i % 7) * 0.1f;
   for (int i = 0; i < k * n; i++) b[i] = (float)(i % 5) * 0.1f;
-  for (int w = 0; w < 3; w++) cil_sgemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+  int lda = ta ? m : k, ldb = tb ? k : n;
+  for (int w = 0; w < 3; w++) cil_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
   long iters = 0;
   double t0 = now(), t;
   do {
-    for (int r = 0; r < 10; r++) cil_sgemm(0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+    for (int r = 0; r < 10; r++) cil_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
     iters += 10;
     t = now() - t0;
   } while (t < secs);

@@ -87,10 +87,8 @@ static int adam_gc(lua_State *L) {
 static int adam_step(lua_State *L) {
   cil_adam *o = check_adam(L);
   for (int i = 0; i < o->n; i++)
-    if (o->p[i]->grad)
-      for (int64_t j = 0; j < o->p[i]->numel; j++)
-        if (!isfinite(o->p[i]->grad->data[j]))
-          return cil_lua_raise(L, "Adam: gradient of parameter %d (%s) is not finite; step refused", i + 1, cil_shapestr(o->p[i]));
+    if (o->p[i]->grad && !isfinite(cil_sumsq(o->p[i]->grad->data, o->p[i]->numel)))
+      return cil_lua_raise(L, "Adam: gradient of parameter %d (%s) is not finite; step refused", i + 1, cil_shapestr(o->p[i]));
   cil_adam_step(o);
   return 0;
 }

@@ -1036,8 +1036,58 @@ static void gemm_task(int task, int ntasks, void *ctx) {
               i1 - i0, j->n, j->k, j->alpha, a, j->lda, j->B, j->ldb, j->beta,
               j->C + (int64_t)i0 * j->ldc, j->ldc);
 }
+/* CLEANIL_PROFILE_GEMM=1: time every GEMM by shape and print the table at exit (stderr) */
+#include <stdio.h>
+#include <time.h>
+typedef struct { int ta, tb, m, n, k; long calls; double secs; } gemm_prof;
+static gemm_prof g_prof[256];
+static int g_nprof, g_prof_on = -1;
+static void gemm_prof_report(void) {
+  double tot = 0, flop = 0;
+  for (int i = 0; i < g_nprof; i++) tot += g_prof[i].secs;
+  fprintf(stderr, "GEMM profile: %-4s %6s %6s %6s %10s %9s %8s %7s\n", "op", "m", "n", "k", "calls", "secs", "GFLOP/s", "share");
+  for (int i = 0; i < g_nprof; i++) {
+    gemm_prof *p = &g_prof[i];
+    double f = 2.0 * p->m * p->n * p->k * p->calls;
+    flop += f;
+    fprintf(stderr, "GEMM profile: %c%c   %6d %6d %6d %10ld %9.3f %8.1f %6.1f%%\n", p->ta ? 'T' : 'N',
+            p->tb ? 'T' : 'N', p->m, p->n, p->k, p->calls, p->secs, f / p->secs / 1e9, 100 * p->secs / tot);
+  }
+  fprintf(stderr, "GEMM profile: total %.3f s, %.1f GFLOP/s\n", tot, flop / tot / 1e9);
+}
+static double gemm_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc);
 void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc) {
+  if (g_prof_on < 0) {
+    const char *e = getenv("CLEANIL_PROFILE_GEMM");
+    g_prof_on = e && *e && *e != '0';
+    if (g_prof_on) atexit(gemm_prof_report);
+  }
+  if (!g_prof_on) {
+    sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  double t0 = gemm_now();
+  sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  double dt = gemm_now() - t0;
+  int i = 0;
+  while (i < g_nprof && !(g_prof[i].ta == ta && g_prof[i].tb == tb && g_prof[i].m == m && g_prof[i].n == n &&
+                          g_prof[i].k == k)) i++;
+  if (i == g_nprof) {
+    if (g_nprof == 256) return;
+    g_prof[g_nprof++] = (gemm_prof){ta, tb, m, n, k, 0, 0};
+  }
+  g_prof[i].calls++;
+  g_prof[i].secs += dt;
+}
+static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc) {
   if (m == 0 || n == 0) return;
   /* our own threads split C's rows; each calls single-threaded OpenBLAS (steadier than its own
    * threading at RL sizes, performance.md). Small products stay on one thread. */

@@ -19,6 +19,8 @@ int cil_adam_step(cil_adam *o);          /* parameters whose .grad is NULL are s
 /* global L2 norm of all gradients; scaled by max_norm/(norm+1e-6) when above max_norm (torch
  * clip_grad_norm_). Returns the norm before clipping. */
 double cil_clip_grad_norm(cil_tensor **params, int n, double max_norm);
+/* sum of squares of n floats, accumulated in double; not finite iff some element is not finite */
+double cil_sumsq(const float *g, int64_t n);
 /* target <- tau*target + (1-tau)*source, elementwise over matching lists */
 int cil_polyak(cil_tensor **target, cil_tensor **source, int n, float tau);
 int cil_copy_params(cil_tensor **dst, cil_tensor **src, int n);
