@@ -16,48 +16,15 @@ local out = opt.out ~= "" and opt.out or cil.data_path(opt.env, "expert.h5")
 local hidden = {}
 for h in opt.hidden:gmatch("%d+") do hidden[#hidden + 1] = tonumber(h) end
 
-local spec = cil.env.spec(opt.env)
-local actor = cil.TanhNormalActor(spec.obs_dim, spec.act_dim, hidden, {activation = opt.activation})
--- a policy file ({actor = ...}) or a training checkpoint of sac/gail ({learner = {sac = {actor = ...}}})
-local ck = cil.checkpoint.load(opt.policy)
-local weights = ck.actor or (ck.learner and ck.learner.sac and ck.learner.sac.actor) or (ck.sac and ck.sac.actor)
-if not weights then error("collect: " .. opt.policy .. " holds no actor (expected 'actor' or 'learner.sac.actor')", 0) end
-actor:load_state_dict(weights, "collect: policy " .. opt.policy)
--- a policy trained on normalized observations (BC, IQ-Learn, ...) stores its statistics with it
-local obs_mean, obs_std = ck.obs_mean, ck.obs_std
-local function policy_input(o) return obs_mean and (o - obs_mean) / obs_std or o end
-local rng = cil.rng(tonumber(opt.seed))
-local env = cil.env.make(opt.env, {num_envs = 1, seed = tonumber(opt.seed)})
-
+local p = cil.policy.load(opt.policy, opt.env, {hidden = hidden, activation = opt.activation})
 local cols = {o = {}, a = {}, o2 = {}, r = {}, term = {}, tout = {}, qpos = {}, qvel = {}, logp = {}}
-local returns = {}
-for ep = 1, N do
-  local obs = env:reset_one(1, rng:random(2 ^ 31 - 1)):reshape(1, spec.obs_dim):persist()
-  local R = 0
-  for t = 1, 1000 do
-    cil.reset()
-    local qpos, qvel = env:qpos(1), env:qvel(1)
-    local d = cil.no_grad(function() return actor(policy_input(obs)) end)
-    local a = (opt.deterministic == "true" and d:mode() or d:sample(rng)):persist()
-    local lp = cil.no_grad(function() return d:log_prob(a) end)
-    local o2, r, term = env:step(a)
+local returns = cil.policy.rollout(p, {episodes = N, seed = tonumber(opt.seed), progress = true,
+  deterministic = opt.deterministic == "true", on_step = function(t)
     local n = #cols.o + 1
-    cols.o[n], cols.a[n], cols.o2[n] = obs, a, o2
-    cols.r[n], cols.term[n] = r[1], term[1]
-    cols.tout[n] = (t == 1000 and term[1] == 0) and 1 or 0
-    cols.qpos[n], cols.qvel[n], cols.logp[n] = qpos:reshape(1, -1):persist(), qvel:reshape(1, -1):persist(), lp[1]
-    R = R + r[1]
-    if term[1] > 0 then break end
-    obs = o2
-  end
-  returns[ep] = R
-  io.write(string.format("\repisode %d/%d return %.1f", ep, N, R)); io.flush()
-end
-print()
-local mean, sd = 0, 0
-for _, R in ipairs(returns) do mean = mean + R / N end
-for _, R in ipairs(returns) do sd = sd + (R - mean) ^ 2 / math.max(N - 1, 1) end
-sd = math.sqrt(sd)
+    cols.o[n], cols.a[n], cols.o2[n], cols.r[n], cols.term[n] = t.obs, t.action, t.next_obs, t.reward, t.terminated
+    cols.tout[n], cols.qpos[n], cols.qvel[n], cols.logp[n] = t.timeout, t.qpos, t.qvel, t.log_prob
+  end})
+local mean, sd = cil.policy.mean_std(returns)
 cil.run.mkdir_p(out:match("^(.*)/[^/]*$") or ".")
 cil.data.save_d4rl(out, {
   observations = cil.cat(cols.o, 1), actions = cil.cat(cols.a, 1), next_observations = cil.cat(cols.o2, 1),

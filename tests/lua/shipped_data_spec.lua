@@ -1,0 +1,95 @@
+-- The data we ship: every file under data/<env>/ loads with the data layer, is listed in
+-- data/README.md's "Measured" table, and that table's figures are re-measured here from the files
+-- (datasets exactly; policy files by 10 fresh stochastic rollouts). Expert demonstrations must reach the
+-- protocol's levels. Nothing is retrained.
+local cil = require "cleanil"
+local info = loadfile(CLEANIL_LUA_DIR .. "/tools/datainfo.lua")("--module")
+local root = CLEANIL_LUA_DIR .. "/../data/"
+local LEVEL = {hopper = 3000, walker2d = 3500, halfcheetah = 8000} -- protocol.md, expert quality
+local TASKS = {"hopper", "walker2d", "halfcheetah"}
+
+local function num(s) return tonumber((s:gsub(",", ""))) end
+-- rows of the table under "## Measured": name -> {rows, episodes, mean, std}
+local function readme_table()
+  local f = assert(io.open(root .. "README.md"))
+  local text = f:read("a")
+  f:close()
+  local section = text:match("\n## Measured[^\n]*\n(.-)\n## ") or text:match("\n## Measured[^\n]*\n(.*)$")
+  assert(section, "data/README.md has no '## Measured' section")
+  local rows = {}
+  for line in section:gmatch("[^\n]+") do
+    local name, r, e, m, s = line:match("^| `([%w_]+/[%w_.]+)` | ([^|]-) | ([^|]-) | ([%d.-]+) ± ([%d.]+) |")
+    if name then rows[name] = {rows = r ~= "—" and num(r) or nil, episodes = num(e:match("[%d,]+")), mean = tonumber(m), std = tonumber(s)} end
+  end
+  return rows
+end
+local function shipped_files()
+  local files = {}
+  for _, env in ipairs(TASKS) do
+    local p = io.popen("ls " .. root .. env .. "/*.h5 2>/dev/null")
+    for path in p:lines() do files[#files + 1] = {env = env, path = path, name = env .. "/" .. path:match("([^/]+)$")} end
+    p:close()
+  end
+  return files
+end
+
+describe("shipped data", function()
+  local table_rows, files = readme_table(), shipped_files()
+
+  it("exists for every task and every file is documented", function()
+    for _, env in ipairs(TASKS) do
+      local has = false
+      for _, f in ipairs(files) do has = has or f.env == env end
+      if env ~= "walker2d" then assert.is_true(has, "no data for " .. env) end
+    end
+    for _, f in ipairs(files) do
+      assert.is_truthy(table_rows[f.name], f.name .. " is not in data/README.md's Measured table")
+    end
+    for name in pairs(table_rows) do
+      local ok = io.open(root .. name)
+      assert.is_truthy(ok, "data/README.md lists " .. name .. ", which is not shipped")
+      ok:close()
+    end
+  end)
+
+  it("datasets load and match the README's figures; files stay under 25 MB", function()
+    for _, f in ipairs(files) do
+      local want = table_rows[f.name]
+      local got = info.measure(f.path)
+      assert.is_true(got.size < 25, f.name .. " is larger than 25 MB")
+      if not got.policy then
+        assert.equal(want.rows, got.rows, f.name .. " rows")
+        assert.equal(want.episodes, got.episodes, f.name .. " complete episodes")
+        assert.near(want.mean, got.mean, 0.051, f.name .. " mean return")
+        assert.near(want.std, got.std, 0.051, f.name .. " std of returns")
+        local d = cil.data.load_d4rl(f.path)
+        assert.equal(cil.env.spec(f.env).obs_dim, d.observations:size(2))
+        assert.equal(cil.env.spec(f.env).act_dim, d.actions:size(2))
+        assert.is_true(d.actions:abs():max():item() <= 1, f.name .. " has actions outside [-1, 1]")
+      end
+    end
+  end)
+
+  it("policy files roll out to the README's returns (10 stochastic episodes, within 3 standard errors)", function()
+    for _, f in ipairs(files) do
+      local want = table_rows[f.name]
+      if f.name:match("_policy%.h5$") then
+        local got = info.measure(f.path)
+        local se = math.max(want.std, got.std) / math.sqrt(10)
+        assert.is_true(math.abs(got.mean - want.mean) <= 3 * se + 1,
+          string.format("%s: rolled out %.1f, README says %.1f (3 SE = %.1f)", f.name, got.mean, want.mean, 3 * se))
+      end
+    end
+  end)
+
+  it("expert demonstrations reach the protocol's levels, with at least 50 complete episodes", function()
+    for _, f in ipairs(files) do
+      if f.name:match("/expert%.h5$") then
+        local got = info.measure(f.path)
+        assert.is_true(got.episodes >= 50, f.name .. ": fewer than 50 episodes")
+        assert.is_true(got.mean >= LEVEL[f.env],
+          string.format("%s: mean return %.1f below the protocol's %d", f.name, got.mean, LEVEL[f.env]))
+      end
+    end
+  end)
+end)
