@@ -1,7 +1,11 @@
 -- GAIL's reward update (algorithms.md §2.6, §4.6): 256 expert vs 256 replay rows,
 -- -(mean R(x_E) - mean R(x_pi)) + 10 GP(c = 1) + 1e-5 l2, clip 1000, Adam -- as bench/torch_gail.py.
+-- With a third argument "full": a whole GAIL iteration -- that reward update, then 128 expert + 128
+-- replay rows relabelled by R (no grad) and one SAC update (as torch_gail.py --full, "gail_iter").
+-- usage: cleanil bench/gail.lua [threads] [seconds] [full]
 local B = dofile(CLEANIL_LUA_DIR .. "/../bench/common.lua")
 local threads, seconds = B.args()
+local full = arg[3] == "full"
 cil.set_num_threads(threads)
 cil.manual_seed(0)
 local O, A, BS = 11, 3, 256
@@ -23,8 +27,21 @@ local function step()
   cil.optim.clip_grad_norm(params, 1000); opt:step()
   return loss:item()
 end
-local rate, lo, hi = B.measure(step, seconds)
+local sac = full and cil.SAC(O, A, {alpha = 1.0}, cil.rng(0))
+local function iter()
+  step()
+  local b = cil.data.sample_mixed(expert, replay, BS, 0.5, rng)
+  b.rew = cil.no_grad(function() return R(x_of(b)) end)
+  sac:update(b)
+end
+local rate, lo, hi = B.measure(full and iter or step, seconds)
 -- 2x256 fwd+bwd, GP on 256: fwd + recorded input grad + backward through both (~ 2x fwd+bwd)
 local dims = {O + A + 1, 256, 256, 256, 1}
 local flop = 2 * B.lin(dims, BS, function(i) return i == 1 and 2 or 3 end) + 2 * B.lin(dims, BS, function() return 3 end)
-B.emit("gail_reward_update", threads, rate, lo, hi, flop)
+if full then -- + relabel (fwd 256) + the SAC update's FLOPs as bench/sac.lua counts them
+  local Ad, Qd = {O, 256, 256, 256, 2 * A}, {O + A, 256, 256, 256, 1}
+  flop = flop + B.lin(dims, BS, function() return 1 end) + B.lin(Ad, BS, function() return 1 end)
+    + 2 * B.lin(Qd, BS, function() return 1 end) + 2 * B.lin(Qd, BS, function(i) return i == 1 and 2 or 3 end)
+    + B.lin(Ad, BS, function(i) return i == 1 and 2 or 3 end) + 2 * B.lin(Qd, BS, function() return 2 end)
+end
+B.emit(full and "gail_iter" or "gail_reward_update", threads, rate, lo, hi, flop)

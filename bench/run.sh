@@ -11,14 +11,18 @@ PY=/usr/bin/python3
 export OMP_NUM_THREADS=1
 out=$(mktemp)
 field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" <<<"$2" | head -1; }
-torch_run() { # script torch_threads blas_threads
-  OPENBLAS_NUM_THREADS=$3 $PY bench/$1 --torch-threads "$2" --blas-threads "$3" --seconds "$SECS" 2>/dev/null | tail -1
+torch_run() { # script[:flag] torch_threads blas_threads
+  local s=${1%%:*} f=; [ "$s" != "$1" ] && f=${1#*:}
+  OPENBLAS_NUM_THREADS=$3 $PY bench/$s --torch-threads "$2" --blas-threads "$3" --seconds "$SECS" $f 2>/dev/null | tail -1
 }
-ours_run() { OPENBLAS_NUM_THREADS=$2 CLEANIL_NUM_THREADS=$2 $CIL bench/$1 "$2" "$SECS" 2>/dev/null | tail -1; }
+ours_run() { # script[:mode] threads
+  local s=${1%%:*} m=; [ "$s" != "$1" ] && m=${1#*:}
+  OPENBLAS_NUM_THREADS=$2 CLEANIL_NUM_THREADS=$2 $CIL bench/$s "$2" "$SECS" $m 2>/dev/null | tail -1
+}
 
 printf "%-20s %7s %12s %12s %8s %10s\n" bench cores cleanil/s torch_best/s ratio roofline
 for pair in "mlp.lua torch_mlp.py" "bc.lua torch_bc.py" "sac.lua torch_sac.py" \
-            "ensemble.lua torch_ensemble.py" "gail.lua torch_gail.py"; do
+            "ensemble.lua torch_ensemble.py" "gail.lua torch_gail.py" "gail.lua:full torch_gail.py:--full"; do
   set -- $pair
   for cores in 1 2; do
     o=$(ours_run "$1" $cores)
