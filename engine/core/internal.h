@@ -64,7 +64,7 @@ void cil_pool_run(int ntasks, void (*fn)(int task, int ntasks, void *ctx), void 
 /* fn over [lo, hi) chunks of [0, n) on the pool when n >= 2*min_per_thread, else inline */
 void cil_parallel_for(int64_t n, int64_t min_per_thread, void (*fn)(int64_t lo, int64_t hi, void *ctx),
                       void *ctx);
-#define CIL_PAR_MIN 16384 /* elements per thread below which splitting does not pay */
+#define CIL_PAR_MIN 4096 /* elements per thread below which splitting does not pay */
 
 /* sgemm wrapper: C[m,n] = alpha*op(A)*op(B) + beta*C, row-major */
 void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
