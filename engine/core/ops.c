@@ -1060,6 +1060,17 @@ static double gemm_now(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
+static void gemm_prof_add(int ta, int tb, int m, int n, int k, int calls, double dt) {
+  int i = 0;
+  while (i < g_nprof && !(g_prof[i].ta == ta && g_prof[i].tb == tb && g_prof[i].m == m && g_prof[i].n == n &&
+                          g_prof[i].k == k)) i++;
+  if (i == g_nprof) {
+    if (g_nprof == 256) return;
+    g_prof[g_nprof++] = (gemm_prof){ta, tb, m, n, k, 0, 0};
+  }
+  g_prof[i].calls += calls;
+  g_prof[i].secs += dt;
+}
 static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc);
 void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
@@ -1075,16 +1086,7 @@ void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A,
   }
   double t0 = gemm_now();
   sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-  double dt = gemm_now() - t0;
-  int i = 0;
-  while (i < g_nprof && !(g_prof[i].ta == ta && g_prof[i].tb == tb && g_prof[i].m == m && g_prof[i].n == n &&
-                          g_prof[i].k == k)) i++;
-  if (i == g_nprof) {
-    if (g_nprof == 256) return;
-    g_prof[g_nprof++] = (gemm_prof){ta, tb, m, n, k, 0, 0};
-  }
-  g_prof[i].calls++;
-  g_prof[i].secs += dt;
+  gemm_prof_add(ta, tb, m, n, k, 1, gemm_now() - t0);
 }
 static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc) {
@@ -1103,6 +1105,45 @@ static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const fl
   }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k,
               alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* E independent products C[e] = alpha op(A[e]) op(B[e]) + beta C[e] (strides in floats; a stride of 0
+ * shares that operand). With T threads the first E - E % T members run whole, one thread per member
+ * (each a full-size single-threaded GEMM: no packing repeated per row share, unlike splitting rows);
+ * the remaining E % T members are row-split as usual. Outputs must not overlap (strideC > 0). */
+typedef struct {
+  int ta, tb, m, n, k, lda, ldb, ldc, per;
+  int64_t sa, sb, sc;
+  float alpha, beta;
+  const float *A, *B;
+  float *C;
+} batch_job;
+static void batch_task(int task, int ntasks, void *ctx) {
+  batch_job *j = ctx;
+  (void)ntasks;
+  for (int e = task * j->per; e < (task + 1) * j->per; e++) {
+    if (j->k == 0) { /* C = beta C */
+      float *c = j->C + e * j->sc;
+      for (int i = 0; i < j->m; i++)
+        for (int q = 0; q < j->n; q++) c[(int64_t)i * j->ldc + q] = j->beta == 0.0f ? 0.0f : j->beta * c[(int64_t)i * j->ldc + q];
+      continue;
+    }
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, j->m, j->n,
+                j->k, j->alpha, j->A + e * j->sa, j->lda, j->B + e * j->sb, j->ldb, j->beta, j->C + e * j->sc, j->ldc);
+  }
+}
+static void sgemm_batch(int E, int ta, int tb, int m, int n, int k, float alpha, const float *A, int64_t sa,
+                        int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc) {
+  int T = cil_pool_size(), whole = 0;
+  if (T > 1 && E >= T && m > 0 && n > 0 && (double)m * n * (k > 0 ? k : 1) >= 1 << 16) {
+    whole = E - E % T;
+    double t0 = g_prof_on > 0 ? gemm_now() : 0;
+    batch_job j = {ta, tb, m, n, k, lda, ldb, ldc, whole / T, sa, sb, sc, alpha, beta, A, B, C};
+    cil_pool_run(T, batch_task, &j);
+    if (g_prof_on > 0) gemm_prof_add(ta, tb, m, n, k, whole, gemm_now() - t0);
+  }
+  for (int e = whole; e < E; e++)
+    cil_sgemm(ta, tb, m, n, k, alpha, A + e * sa, lda, B + e * sb, ldb, beta, C + e * sc, ldc);
 }
 
 static void mm_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
@@ -1148,9 +1189,8 @@ static void bmm_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
       int m = a->ndim == 3 ? (ta ? a->shape[2] : a->shape[1]) : (ta ? a->shape[1] : a->shape[0]);
       int64_t sa = a->ndim == 3 ? (int64_t)a->shape[1] * a->shape[2] : 0;
       int lda = a->ndim == 3 ? a->shape[2] : a->shape[1];
-      for (int e = 0; e < E; e++)
-        cil_sgemm(!ta, 0, k, n, m, 1.0f, a->data + e * sa, lda, g->data + (int64_t)e * m * n, n, 1.0f,
-                  dst->data + (int64_t)e * k * n, n);
+      sgemm_batch(E, !ta, 0, k, n, m, 1.0f, a->data, sa, lda, g->data, (int64_t)m * n, n, 1.0f, dst->data,
+                  (int64_t)k * n, n);
       gin[1] = CIL_HANDLED;
     } else {
       gin[1] = batch_sum_if(tb ? bmm(g, a, 1, ta) : bmm(a, g, !ta, 0), b);
@@ -1170,9 +1210,7 @@ static cil_tensor *bmm(cil_tensor *a, cil_tensor *b, int ta, int tb) {
   cil_tensor *out = cil_new(3, s);
   CIL_NONNULL(out);
   int64_t sa = a->ndim == 3 ? (int64_t)as[0] * as[1] : 0, sb = b->ndim == 3 ? (int64_t)bs[0] * bs[1] : 0;
-  for (int e = 0; e < E; e++)
-    cil_sgemm(ta, tb, m, n, k, 1.0f, a->data + e * sa, as[1], b->data + e * sb, bs[1], 0.0f,
-              out->data + (int64_t)e * m * n, n);
+  sgemm_batch(E, ta, tb, m, n, k, 1.0f, a->data, sa, as[1], b->data, sb, bs[1], 0.0f, out->data, (int64_t)m * n, n);
   cil_node *nd = cil_record("bmm", bmm_backward, out, 2, a, b, NULL);
   if (nd) {
     nd->i[0] = ta;
@@ -1282,9 +1320,13 @@ static void elinear_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
       int s[3] = {E, B, in};
       cil_tensor *gx = shared ? cil_new(2, s + 1) : cil_new(3, s);
       if (!gx) return;
-      for (int e = 0; e < E; e++)
-        cil_sgemm(0, 1, B, in, out, 1.0f, g->data + (int64_t)e * B * out, out, w->data + (int64_t)e * in * out,
-                  out, shared && e > 0 ? 1.0f : 0.0f, gx->data + (shared ? 0 : (int64_t)e * B * in), in);
+      if (shared) /* members add into one input gradient: in order, one after another */
+        for (int e = 0; e < E; e++)
+          cil_sgemm(0, 1, B, in, out, 1.0f, g->data + (int64_t)e * B * out, out, w->data + (int64_t)e * in * out,
+                    out, e > 0 ? 1.0f : 0.0f, gx->data, in);
+      else
+        sgemm_batch(E, 0, 1, B, in, out, 1.0f, g->data, (int64_t)B * out, out, w->data, (int64_t)in * out, out,
+                    0.0f, gx->data, (int64_t)B * in, in);
       gin[0] = gx;
     } else {
       gin[0] = batch_sum_if(bmm(g, w, 0, 1), x);
@@ -1293,9 +1335,8 @@ static void elinear_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
   if (nd->need[1]) {
     cil_tensor *dst = cil_direct_grad(w);
     if (dst) { /* grad_W[e] += x[e]^T g[e] */
-      for (int e = 0; e < E; e++)
-        cil_sgemm(1, 0, in, out, B, 1.0f, x->data + (shared ? 0 : (int64_t)e * B * in), in,
-                  g->data + (int64_t)e * B * out, out, 1.0f, dst->data + (int64_t)e * in * out, out);
+      sgemm_batch(E, 1, 0, in, out, B, 1.0f, x->data, shared ? 0 : (int64_t)B * in, in, g->data,
+                  (int64_t)B * out, out, 1.0f, dst->data, (int64_t)in * out, out);
       gin[1] = CIL_HANDLED;
     } else {
       gin[1] = bmm(x, g, 1, 0);
@@ -1329,13 +1370,12 @@ cil_tensor *cil_elinear(cil_tensor *x, cil_tensor *w, cil_tensor *b) {
   int s[3] = {E, B, out};
   cil_tensor *y = cil_new(3, s);
   CIL_NONNULL(y);
-  for (int e = 0; e < E; e++) {
-    float *ye = y->data + (int64_t)e * B * out;
-    if (b)
-      for (int r = 0; r < B; r++) memcpy(ye + (int64_t)r * out, b->data + (int64_t)e * out, out * sizeof(float));
-    cil_sgemm(0, 0, B, out, in, 1.0f, x->data + (x->ndim == 3 ? (int64_t)e * B * in : 0), in,
-              w->data + (int64_t)e * in * out, out, b ? 1.0f : 0.0f, ye, out);
-  }
+  if (b)
+    for (int e = 0; e < E; e++)
+      for (int r = 0; r < B; r++)
+        memcpy(y->data + ((int64_t)e * B + r) * out, b->data + (int64_t)e * out, out * sizeof(float));
+  sgemm_batch(E, 0, 0, B, out, in, 1.0f, x->data, x->ndim == 3 ? (int64_t)B * in : 0, in, w->data,
+              (int64_t)in * out, out, b ? 1.0f : 0.0f, y->data, (int64_t)B * out, out);
   cil_record("ensemble_linear", elinear_backward, y, b ? 3 : 2, x, w, b);
   return y;
 }

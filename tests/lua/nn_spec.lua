@@ -253,6 +253,25 @@ describe("threads", function()
     assert.are.equal(0, (e1 - e2):abs():max():item())           -- elementwise splits are exact
     assert.is_true((w1 - w2):abs():max():item() < 1e-5)          -- GEMM row splits round differently
   end)
+  it("ensemble members split between threads give the 1-thread values", function()
+    local function grads(threads)
+      cil.set_num_threads(threads)
+      cil.manual_seed(0)
+      local net = cil.nn.EnsembleMLP(7, 14, {200, 200}, 24, {activation = "silu"})
+      cil.reset()
+      local x = cil.randn(cil.rng(5), 7, 256, 14)
+      net:zero_grad()
+      net(x):square():mean():backward()
+      local out = {}
+      for i, p in ipairs(net:parameters()) do out[i] = p.grad:clone():persist() end
+      cil.set_num_threads(1)
+      return out
+    end
+    local g1, g2 = grads(1), grads(2)
+    for i = 1, #g1 do
+      assert.is_true((g1[i] - g2[i]):abs():max():item() <= 1e-6 * (1 + g1[i]:abs():max():item()))
+    end
+  end)
   it("a pool resized right before a job runs it (no lost wake-up)", function()
     local x = cil.randn(300, 300):persist()
     for _ = 1, 200 do
