@@ -1103,6 +1103,25 @@ static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const fl
       for (int j = 0; j < n; j++) C[(int64_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(int64_t)i * ldc + j];
     return;
   }
+  if (n == 1) { /* a matrix-vector product (1-output heads): sgemv, several times faster than sgemm here */
+    cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, ta ? k : m, ta ? m : k, alpha, A, lda, B,
+                tb ? 1 : ldb, beta, C, ldc);
+    return;
+  }
+  if (k == 1) { /* an outer product (input gradient of a 1-output head): one pass over C */
+    for (int i = 0; i < m; i++) {
+      float ai = alpha * (ta ? A[i] : A[(int64_t)i * lda]);
+      float *c = C + (int64_t)i * ldc;
+      if (tb && ldb != 1) {
+        for (int j = 0; j < n; j++) c[j] = (beta == 0.0f ? 0.0f : beta * c[j]) + ai * B[(int64_t)j * ldb];
+      } else if (beta == 0.0f) {
+        for (int j = 0; j < n; j++) c[j] = ai * B[j];
+      } else {
+        for (int j = 0; j < n; j++) c[j] = beta * c[j] + ai * B[j];
+      }
+    }
+    return;
+  }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k,
               alpha, A, lda, B, ldb, beta, C, ldc);
 }
