@@ -1025,6 +1025,8 @@ typedef struct {
   const float *A, *B;
   float *C;
 } gemm_job;
+static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc);
 /* one share of C's rows (multiples of 16, so each thread's block stays aligned) */
 static void gemm_task(int task, int ntasks, void *ctx) {
   gemm_job *j = ctx;
@@ -1032,9 +1034,8 @@ static void gemm_task(int task, int ntasks, void *ctx) {
   int i0 = task * per, i1 = i0 + per < j->m ? i0 + per : j->m;
   if (i0 >= i1) return;
   const float *a = j->ta ? j->A + i0 : j->A + (int64_t)i0 * j->lda;
-  cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
-              i1 - i0, j->n, j->k, j->alpha, a, j->lda, j->B, j->ldb, j->beta,
-              j->C + (int64_t)i0 * j->ldc, j->ldc);
+  sgemm_serial(j->ta, j->tb, i1 - i0, j->n, j->k, j->alpha, a, j->lda, j->B, j->ldb, j->beta,
+               j->C + (int64_t)i0 * j->ldc, j->ldc);
 }
 /* CLEANIL_PROFILE_GEMM=1: time every GEMM by shape and print the table at exit (stderr) */
 #include <stdio.h>
@@ -1073,14 +1074,19 @@ static void gemm_prof_add(int ta, int tb, int m, int n, int k, int calls, double
 }
 static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc);
-void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
-               const float *B, int ldb, float beta, float *C, int ldc) {
+static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc);
+static int gemm_prof_enabled(void) {
   if (g_prof_on < 0) {
     const char *e = getenv("CLEANIL_PROFILE_GEMM");
     g_prof_on = e && *e && *e != '0';
     if (g_prof_on) atexit(gemm_prof_report);
   }
-  if (!g_prof_on) {
+  return g_prof_on;
+}
+void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc) {
+  if (!gemm_prof_enabled()) {
     sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
@@ -1098,12 +1104,20 @@ static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const fl
     cil_pool_run(cil_pool_size(), gemm_task, &j);
     return;
   }
+  sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+/* one thread: C = alpha op(A) op(B) + beta C with BLAS semantics (beta = 0 overwrites C) */
+static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc) {
+  if (m == 0 || n == 0) return;
   if (k == 0) {
     for (int i = 0; i < m; i++)
       for (int j = 0; j < n; j++) C[(int64_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(int64_t)i * ldc + j];
     return;
   }
   if (n == 1) { /* a matrix-vector product (1-output heads): sgemv, several times faster than sgemm here */
+    if (beta == 0.0f) /* overwrite ourselves: not every OpenBLAS keeps NaN in y out of beta = 0 */
+      for (int i = 0; i < m; i++) C[(int64_t)i * ldc] = 0.0f;
     cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, ta ? k : m, ta ? m : k, alpha, A, lda, B,
                 tb ? 1 : ldb, beta, C, ldc);
     return;
@@ -1140,26 +1154,20 @@ typedef struct {
 static void batch_task(int task, int ntasks, void *ctx) {
   batch_job *j = ctx;
   (void)ntasks;
-  for (int e = task * j->per; e < (task + 1) * j->per; e++) {
-    if (j->k == 0) { /* C = beta C */
-      float *c = j->C + e * j->sc;
-      for (int i = 0; i < j->m; i++)
-        for (int q = 0; q < j->n; q++) c[(int64_t)i * j->ldc + q] = j->beta == 0.0f ? 0.0f : j->beta * c[(int64_t)i * j->ldc + q];
-      continue;
-    }
-    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, j->m, j->n,
-                j->k, j->alpha, j->A + e * j->sa, j->lda, j->B + e * j->sb, j->ldb, j->beta, j->C + e * j->sc, j->ldc);
-  }
+  for (int e = task * j->per; e < (task + 1) * j->per; e++) /* the same kernels as one thread: same bits */
+    sgemm_serial(j->ta, j->tb, j->m, j->n, j->k, j->alpha, j->A + e * j->sa, j->lda, j->B + e * j->sb, j->ldb,
+                 j->beta, j->C + e * j->sc, j->ldc);
 }
 static void sgemm_batch(int E, int ta, int tb, int m, int n, int k, float alpha, const float *A, int64_t sa,
                         int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc) {
   int T = cil_pool_size(), whole = 0;
   if (T > 1 && E >= T && m > 0 && n > 0 && (double)m * n * (k > 0 ? k : 1) >= 1 << 16) {
     whole = E - E % T;
-    double t0 = g_prof_on > 0 ? gemm_now() : 0;
+    int prof = gemm_prof_enabled();
+    double t0 = prof ? gemm_now() : 0;
     batch_job j = {ta, tb, m, n, k, lda, ldb, ldc, whole / T, sa, sb, sc, alpha, beta, A, B, C};
     cil_pool_run(T, batch_task, &j);
-    if (g_prof_on > 0) gemm_prof_add(ta, tb, m, n, k, whole, gemm_now() - t0);
+    if (prof) gemm_prof_add(ta, tb, m, n, k, whole, gemm_now() - t0);
   }
   for (int e = whole; e < E; e++)
     cil_sgemm(ta, tb, m, n, k, alpha, A + e * sa, lda, B + e * sb, ldb, beta, C + e * sc, ldc);
@@ -1339,7 +1347,9 @@ static void elinear_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
       int s[3] = {E, B, in};
       cil_tensor *gx = shared ? cil_new(2, s + 1) : cil_new(3, s);
       if (!gx) return;
-      if (shared) /* members add into one input gradient: in order, one after another */
+      if (shared && E == 0)
+        memset(gx->data, 0, (size_t)gx->numel * sizeof(float));
+      else if (shared) /* members add into one input gradient: in order, one after another */
         for (int e = 0; e < E; e++)
           cil_sgemm(0, 1, B, in, out, 1.0f, g->data + (int64_t)e * B * out, out, w->data + (int64_t)e * in * out,
                     out, e > 0 ? 1.0f : 0.0f, gx->data, in);
