@@ -1,0 +1,25 @@
+-- resolved config of this run
+return {
+  activation = "silu",
+  batch_size = 256,
+  checkpoint_every = 20000,
+  env = "walker2d",
+  epochs = 200,
+  eval_episodes = 1,
+  expert_path = "",
+  expert_rule = "reference",
+  grad_clip = 1000,
+  hidden = {
+    [1] = 256,
+    [2] = 256,
+    [3] = 256,
+  },
+  l2_penalty = 0,
+  lr_actor = 0.0003,
+  num_expert_trajs = 20,
+  print_every_s = 60,
+  seed = 0,
+  steps_per_epoch = 1000,
+  threads = 1,
+  train_ratio = 0.9,
+}
