@@ -9,7 +9,6 @@ SECS=${1:-3}
 CIL=${CLEANIL_BIN:-build/cleanil}
 PY=/usr/bin/python3
 export OMP_NUM_THREADS=1
-out=$(mktemp)
 field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" <<<"$2" | head -1; }
 torch_run() { # script[:flag] torch_threads blas_threads
   local s=${1%%:*} f=; [ "$s" != "$1" ] && f=${1#*:}
@@ -37,10 +36,9 @@ for pair in "mlp.lua torch_mlp.py" "bc.lua torch_bc.py" "sac.lua torch_sac.py" \
     ratio=$(awk -v a="$op" -v b="$tb" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }')
     [ $cores -eq 1 ] && ours1=$op
     own=$(awk -v a="$op" -v b="$ours1" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }')
-    printf "%-20s %7s %12s %12s %8s %10s %9s\n" "$name" "$cores" "$op" "$tb" "$ratio" "$rf" "$own" | tee -a "$out"
+    printf "%-20s %7s %12s %12s %8s %10s %9s\n" "$name" "$cores" "$op" "$tb" "$ratio" "$rf" "$own"
   done
 done
-rm -f "$out"
 
 echo
 echo "== replay buffer and dataset loading (1 thread each side) =="

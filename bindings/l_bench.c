@@ -6,13 +6,8 @@
 #include "../engine/core/internal.h"
 #include "lcil.h"
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 static int l_clock(lua_State *L) {
-  lua_pushnumber(L, now());
+  lua_pushnumber(L, cil_now());
   return 1;
 }
 /* sgemm_gflops(m, n, k, seconds [, transA, transB]): GFLOP/s of C[m,n] = A[m,k] B[k,n] at the current thread count */
@@ -27,11 +22,11 @@ static int l_sgemm_gflops(lua_State *L) {
   int lda = ta ? m : k, ldb = tb ? k : n;
   for (int w = 0; w < 3; w++) cil_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
   long iters = 0;
-  double t0 = now(), t;
+  double t0 = cil_now(), t;
   do {
     for (int r = 0; r < 10; r++) cil_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
     iters += 10;
-    t = now() - t0;
+    t = cil_now() - t0;
   } while (t < secs);
   free(a);
   free(b);

@@ -67,6 +67,7 @@ void cil_parallel_for(int64_t n, int64_t min_per_thread, void (*fn)(int64_t lo, 
 #define CIL_PAR_MIN 4096 /* elements per thread below which splitting does not pay */
 
 /* sgemm wrapper: C[m,n] = alpha*op(A)*op(B) + beta*C, row-major */
+double cil_now(void); /* monotonic wall clock, seconds */
 void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);
 

@@ -2,8 +2,10 @@
  * backward rule written with these same ops, so gradients of gradients come for free. */
 #include "internal.h"
 #include <float.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NOGRAD_BEGIN int prev_grad__ = cil_set_grad_enabled(0)
 #define NOGRAD_END cil_set_grad_enabled(prev_grad__)
@@ -1038,8 +1040,6 @@ static void gemm_task(int task, int ntasks, void *ctx) {
                j->C + (int64_t)i0 * j->ldc, j->ldc);
 }
 /* CLEANIL_PROFILE_GEMM=1: time every GEMM by shape and print the table at exit (stderr) */
-#include <stdio.h>
-#include <time.h>
 typedef struct { int ta, tb, m, n, k; long calls; double secs; } gemm_prof;
 static gemm_prof g_prof[256];
 static int g_nprof, g_prof_on = -1;
@@ -1056,7 +1056,7 @@ static void gemm_prof_report(void) {
   }
   fprintf(stderr, "GEMM profile: total %.3f s, %.1f GFLOP/s\n", tot, flop / tot / 1e9);
 }
-static double gemm_now(void) {
+double cil_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + 1e-9 * ts.tv_nsec;
@@ -1074,8 +1074,6 @@ static void gemm_prof_add(int ta, int tb, int m, int n, int k, int calls, double
 }
 static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc);
-static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
-                         const float *B, int ldb, float beta, float *C, int ldc);
 static int gemm_prof_enabled(void) {
   if (g_prof_on < 0) {
     const char *e = getenv("CLEANIL_PROFILE_GEMM");
@@ -1090,13 +1088,12 @@ void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A,
     sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  double t0 = gemm_now();
+  double t0 = cil_now();
   sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
-  gemm_prof_add(ta, tb, m, n, k, 1, gemm_now() - t0);
+  gemm_prof_add(ta, tb, m, n, k, 1, cil_now() - t0);
 }
 static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc) {
-  if (m == 0 || n == 0) return;
   /* our own threads split C's rows; each calls single-threaded OpenBLAS (steadier than its own
    * threading at RL sizes, performance.md). Small products stay on one thread. */
   if (cil_pool_size() > 1 && k > 0 && m >= 64 && (double)m * n * k >= 1 << 18) {
@@ -1164,10 +1161,10 @@ static void sgemm_batch(int E, int ta, int tb, int m, int n, int k, float alpha,
   if (T > 1 && E >= T && m > 0 && n > 0 && (double)m * n * (k > 0 ? k : 1) >= 1 << 16) {
     whole = E - E % T;
     int prof = gemm_prof_enabled();
-    double t0 = prof ? gemm_now() : 0;
+    double t0 = prof ? cil_now() : 0;
     batch_job j = {ta, tb, m, n, k, lda, ldb, ldc, whole / T, sa, sb, sc, alpha, beta, A, B, C};
     cil_pool_run(T, batch_task, &j);
-    if (prof) gemm_prof_add(ta, tb, m, n, k, whole, gemm_now() - t0);
+    if (prof) gemm_prof_add(ta, tb, m, n, k, whole, cil_now() - t0);
   }
   for (int e = whole; e < E; e++)
     cil_sgemm(ta, tb, m, n, k, alpha, A + e * sa, lda, B + e * sb, ldb, beta, C + e * sc, ldc);

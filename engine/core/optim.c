@@ -77,22 +77,13 @@ static void adam_range(int64_t lo, int64_t hi, void *ctx) {
     const float f = 1.0f - o->lr * wd;
     for (int64_t j = 0; j < n; j++) x[j] *= f;
   }
-  if (l2) {
-    for (int64_t j = 0; j < n; j++) {
-      const float gj = g[j] + wd * x[j];
-      const float mj = b1 * m[j] + c1 * gj, vj = b2 * v[j] + c2 * gj * gj;
-      m[j] = mj;
-      v[j] = vj;
-      x[j] -= step_size * (mj / (sqrtf(vj) / bc2_sqrt + eps));
-    }
-  } else {
-    for (int64_t j = 0; j < n; j++) {
-      const float gj = g[j];
-      const float mj = b1 * m[j] + c1 * gj, vj = b2 * v[j] + c2 * gj * gj;
-      m[j] = mj;
-      v[j] = vj;
-      x[j] -= step_size * (mj / (sqrtf(vj) / bc2_sqrt + eps));
-    }
+  for (int64_t j = 0; j < n; j++) { /* the compiler unswitches l2 out of the loop */
+    float gj = g[j];
+    if (l2) gj += wd * x[j];
+    const float mj = b1 * m[j] + c1 * gj, vj = b2 * v[j] + c2 * gj * gj;
+    m[j] = mj;
+    v[j] = vj;
+    x[j] -= step_size * (mj / (sqrtf(vj) / bc2_sqrt + eps));
   }
 }
 

@@ -55,13 +55,5 @@ return function(cil)
     return returns
   end
 
-  -- mean and sample standard deviation of a list
-  function policy.mean_std(xs)
-    local n, m, s = #xs, 0, 0
-    for _, x in ipairs(xs) do m = m + x / n end
-    for _, x in ipairs(xs) do s = s + (x - m) ^ 2 / math.max(n - 1, 1) end
-    return m, math.sqrt(s)
-  end
-
   cil.policy = policy
 end

@@ -236,6 +236,26 @@ return function(cil)
     if self.tb then self.tb:scalars(row.step or 0, row) end
   end
 
+  -- a run's log.csv as numbers: {column name = {value of each row (nil where empty)}}, and the header
+  function run.read_log(path)
+    local f = io.open(path)
+    if not f then error("no " .. path .. " (not a run directory?)", 0) end
+    local header = f:read("l") or ""
+    local names, cols = {}, {}
+    for c in header:gmatch("[^,]+") do names[#names + 1] = c; cols[c] = {} end
+    local n = 0
+    for line in f:lines() do
+      n = n + 1
+      local i = 0
+      for c in (line .. ","):gmatch("([^,]*),") do
+        i = i + 1
+        if names[i] then cols[names[i]][n] = tonumber(c) end
+      end
+    end
+    f:close()
+    return cols, header, n
+  end
+
   -- truncate log.csv to rows with step <= step (used on resume so the log has no duplicates)
   function Run:trim_log(step)
     if not exists(self.csv_path) then return end
@@ -332,12 +352,16 @@ return function(cil)
     local cut = math.floor(n * 0.25)
     local sum, cnt = 0, 0
     for i = cut + 1, n - cut do sum = sum + s[i]; cnt = cnt + 1 end
-    local mean = 0
-    for _, x in ipairs(s) do mean = mean + x end
+    return cnt > 0 and sum / cnt or 0 / 0, select(2, run.mean_std(s))
+  end
+
+  -- mean and sample standard deviation (0 for fewer than two values)
+  function run.mean_std(xs)
+    local n, mean, var = #xs, 0, 0
+    for _, x in ipairs(xs) do mean = mean + x end
     mean = mean / math.max(n, 1)
-    local var = 0
-    for _, x in ipairs(s) do var = var + (x - mean) ^ 2 end
-    return cnt > 0 and sum / cnt or 0 / 0, n > 1 and math.sqrt(var / (n - 1)) or 0
+    for _, x in ipairs(xs) do var = var + (x - mean) ^ 2 end
+    return mean, n > 1 and math.sqrt(var / (n - 1)) or 0
   end
 
   -- mean return of the complete episodes in a demonstration file (demonstrator normalization)

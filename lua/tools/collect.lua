@@ -24,7 +24,7 @@ local returns = cil.policy.rollout(p, {episodes = N, seed = tonumber(opt.seed), 
     cols.o[n], cols.a[n], cols.o2[n], cols.r[n], cols.term[n] = t.obs, t.action, t.next_obs, t.reward, t.terminated
     cols.tout[n], cols.qpos[n], cols.qvel[n], cols.logp[n] = t.timeout, t.qpos, t.qvel, t.log_prob
   end})
-local mean, sd = cil.policy.mean_std(returns)
+local mean, sd = cil.run.mean_std(returns)
 cil.run.mkdir_p(out:match("^(.*)/[^/]*$") or ".")
 cil.data.save_d4rl(out, {
   observations = cil.cat(cols.o, 1), actions = cil.cat(cols.a, 1), next_observations = cil.cat(cols.o2, 1),

@@ -27,12 +27,13 @@ function M.measure(path)
   local env = path:match("([%w_]+)/[^/]+$")
   if path:match("_policy%.h5$") then
     local p = cil.policy.load(path, env)
-    local m, s = cil.policy.mean_std(cil.policy.rollout(p, {episodes = 10, seed = 1}))
+    local m, s = cil.run.mean_std(cil.policy.rollout(p, {episodes = 10, seed = 1}))
     return {episodes = 10, mean = m, std = s, size = size_mb(path), policy = true}
   end
   local d = cil.data.load_d4rl(path)
-  local m, s = cil.policy.mean_std(cil.data.episode_returns(d))
-  return {rows = cil.data.num_rows(d), episodes = #cil.data.episode_returns(d), mean = m, std = s, size = size_mb(path)}
+  local returns = cil.data.episode_returns(d)
+  local m, s = cil.run.mean_std(returns)
+  return {rows = cil.data.num_rows(d), episodes = #returns, mean = m, std = s, size = size_mb(path)}
 end
 function M.row(path)
   local r = M.measure(path)

@@ -23,25 +23,15 @@ local smooth = math.max(1, math.tointeger(tonumber(opt.smooth)) or 1)
 -- read a CSV into columns x, y (moving average over `smooth` points)
 local function series(dir)
   local path = dir .. "/log.csv"
-  local f = io.open(path)
-  if not f then error("plot: no " .. path, 0) end
-  local header = f:read("l")
-  local cols = {}
-  for c in header:gmatch("[^,]+") do cols[#cols + 1] = c end
-  local xi, yi
-  for i, c in ipairs(cols) do
-    if c == opt.x then xi = i end
-    if c == opt.y then yi = i end
+  local cols, header, n = cil.run.read_log(path)
+  if not cols[opt.x] or not cols[opt.y] then
+    error(string.format("plot: %s has no column '%s' or '%s' (has: %s)", path, opt.x, opt.y, header), 0)
   end
-  if not xi or not yi then error(string.format("plot: %s has no column '%s' or '%s' (has: %s)", path, opt.x, opt.y, header), 0) end
   local xs, ys = {}, {}
-  for line in f:lines() do
-    local v = {}
-    for c in (line .. ","):gmatch("([^,]*),") do v[#v + 1] = c end
-    local x, y = tonumber(v[xi]), tonumber(v[yi])
+  for r = 1, n do
+    local x, y = cols[opt.x][r], cols[opt.y][r]
     if x and y then xs[#xs + 1], ys[#ys + 1] = x, y end
   end
-  f:close()
   local out = {}
   for i = 1, #xs do
     local s, n = 0, 0

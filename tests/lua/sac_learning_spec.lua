@@ -10,16 +10,7 @@ describe("SAC on Hopper", function()
     local f = io.popen(string.format("%s algorithms/sac.lua --env=hopper --preset=quick --epochs=14 --seed=0 --threads=1 --out=%s --print_every_s=60 2>&1", BIN, dir))
     local out = f:read("a")
     assert.is_true(f:close() == true, out)
-    local rows, col = {}, nil
-    for line in io.lines(dir .. "/log.csv") do
-      local cells = {}
-      for c in (line .. ","):gmatch("([^,]*),") do cells[#cells + 1] = c end
-      if not col then
-        for i, c in ipairs(cells) do if c == "eval_return" then col = i end end
-      else
-        rows[#rows + 1] = tonumber(cells[col])
-      end
-    end
+    local rows = cil.run.read_log(dir .. "/log.csv").eval_return
     assert.are.equal(14, #rows)
     local first = rows[1]
     local last = (rows[#rows] + rows[#rows - 1] + rows[#rows - 2]) / 3
