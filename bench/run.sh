@@ -10,35 +10,49 @@ CIL=${CLEANIL_BIN:-build/cleanil}
 PY=/usr/bin/python3
 export OMP_NUM_THREADS=1
 field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" <<<"$2" | head -1; }
-torch_run() { # script[:flag] torch_threads blas_threads
+torch_run() { # script[:flag] torch_threads blas_threads [OPENBLAS_CORETYPE]
   local s=${1%%:*} f=; [ "$s" != "$1" ] && f=${1#*:}
-  OPENBLAS_NUM_THREADS=$3 $PY bench/$s --torch-threads "$2" --blas-threads "$3" --seconds "$SECS" $f 2>/dev/null | tail -1
+  local ct=${4:-${OPENBLAS_CORETYPE:-}}
+  OPENBLAS_CORETYPE=$ct OPENBLAS_NUM_THREADS=$3 $PY bench/$s --torch-threads "$2" --blas-threads "$3" --seconds "$SECS" $f 2>/dev/null | tail -1
 }
-ours_run() { # script[:mode] threads
+ours_run() { # script[:mode] threads gemm(cleanil|openblas)
   local s=${1%%:*} m=; [ "$s" != "$1" ] && m=${1#*:}
-  OPENBLAS_NUM_THREADS=$2 CLEANIL_NUM_THREADS=$2 $CIL bench/$s "$2" "$SECS" $m 2>/dev/null | tail -1
+  CLEANIL_GEMM=$3 OPENBLAS_NUM_THREADS=$2 CLEANIL_NUM_THREADS=$2 $CIL bench/$s "$2" "$SECS" $m 2>/dev/null | tail -1
 }
-
-printf "%-20s %7s %12s %12s %8s %10s %9s\n" bench cores cleanil/s torch_best/s ratio roofline vs_1core
+best() { awk 'BEGIN{m=0} {if ($1+0>m) m=$1+0} END{print m}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }'; }
+# our AVX-512 GEMM: does this CPU have it, and what would PyTorch do with OpenBLAS's AVX-512 kernels?
+AVX512=0; grep -q avx512f /proc/cpuinfo && [ "$($CIL -e 'io.write(cil.sys.gemm_impl())' 2>/dev/null)" = cleanil ] && AVX512=1
+echo "OPENBLAS_CORETYPE in this environment: ${OPENBLAS_CORETYPE:-(unset: OpenBLAS detects the CPU)}; our AVX-512 GEMM: $([ $AVX512 = 1 ] && echo yes || echo no)"
+printf "%-20s %5s %10s %10s %7s %9s %9s %9s %9s %8s\n" bench cores cleanil/s torch/s ratio ratio_obl ratio_t512 roofline own_kern vs_1core
 for pair in "mlp.lua torch_mlp.py" "bc.lua torch_bc.py" "sac.lua torch_sac.py" \
             "ensemble.lua torch_ensemble.py" "gail.lua torch_gail.py" "gail.lua:full torch_gail.py:--full"; do
   set -- $pair
   for cores in 1 2; do
-    o=$(ours_run "$1" $cores)
+    o=$(ours_run "$1" $cores cleanil)
+    ob=$(ours_run "$1" $cores openblas)
     if [ $cores -eq 1 ]; then
-      t=$(torch_run "$2" 1 1); tb=$(field per_s "$t"); t1core=$tb
+      tb=$(field per_s "$(torch_run "$2" 1 1)"); t1core=$tb
+      tx=-; [ $AVX512 = 1 ] && tx=$(field per_s "$(torch_run "$2" 1 1 SkylakeX)"); tx1core=$tx
     else # PyTorch's best with up to 2 cores: (torch 1, BLAS 2), (torch 2, BLAS 2) or its 1-core run
-      t1=$(torch_run "$2" 1 2); t2=$(torch_run "$2" 2 2)
-      a=$(field per_s "$t1"); b=$(field per_s "$t2")
-      tb=$(awk -v a="$a" -v b="$b" -v c="$t1core" 'BEGIN{m=(a>b)?a:b; if (c>m) m=c; print m}')
+      tb=$(printf "%s\n" "$(field per_s "$(torch_run "$2" 1 2)")" "$(field per_s "$(torch_run "$2" 2 2)")" "$t1core" | best)
+      tx=-; [ $AVX512 = 1 ] && tx=$(printf "%s\n" "$(field per_s "$(torch_run "$2" 1 2 SkylakeX)")" "$tx1core" | best)
     fi
-    op=$(field per_s "$o"); rf=$(field roofline_fraction "$o"); name=$(sed -n 's/.*"bench": "\([a-z_]*\)".*/\1/p' <<<"$o")
-    ratio=$(awk -v a="$op" -v b="$tb" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }')
+    op=$(field per_s "$o"); opb=$(field per_s "$ob")
+    rf=$(field roofline_fraction "$o"); ok=$(field own_kernel_fraction "$o")
+    name=$(sed -n 's/.*"bench": "\([a-z_]*\)".*/\1/p' <<<"$o")
     [ $cores -eq 1 ] && ours1=$op
-    own=$(awk -v a="$op" -v b="$ours1" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }')
-    printf "%-20s %7s %12s %12s %8s %10s %9s\n" "$name" "$cores" "$op" "$tb" "$ratio" "$rf" "$own"
+    printf "%-20s %5s %10s %10s %7s %9s %9s %9s %9s %8s\n" "$name" "$cores" "$op" "$tb" "$(ratio "$op" "$tb")" \
+      "$(ratio "$opb" "$tb")" "$(ratio "$op" "$tx")" "$rf" "$ok" "$(ratio "$op" "$ours1")"
   done
 done
+cat <<'EOT'
+columns: cleanil/s, torch/s = updates per second (PyTorch: its best setting with up to that many cores, in
+this environment); ratio = cleanil / torch; ratio_obl = cleanil with CLEANIL_GEMM=openblas (OpenBLAS for
+every GEMM, as in this environment) / torch; ratio_t512 = cleanil / torch run with OPENBLAS_CORETYPE=SkylakeX
+(OpenBLAS's AVX-512 kernels); roofline = our GEMM GFLOP/s / cblas_sgemm's at 256^3 (same run); own_kern =
+the same / the faster of cblas_sgemm and our own kernel at 256^3; vs_1core = our 2-core / 1-core rate.
+EOT
 
 echo
 echo "== replay buffer and dataset loading (1 thread each side) =="

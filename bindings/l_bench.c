@@ -10,16 +10,21 @@ static int l_clock(lua_State *L) {
   lua_pushnumber(L, cil_now());
   return 1;
 }
-/* sgemm_gflops(m, n, k, seconds [, transA, transB]): GFLOP/s of C[m,n] = A[m,k] B[k,n] at the current thread count */
+/* sgemm_gflops(m, n, k, seconds [, transA, transB [, impl]]): GFLOP/s of C[m,n] = A[m,k] B[k,n] at the
+ * current thread count; impl "openblas" or "cleanil" (our AVX-512 kernel) picks the SGEMM, default: the
+ * one cleanil uses */
 static int l_sgemm_gflops(lua_State *L) {
   int m = (int)luaL_checkinteger(L, 1), n = (int)luaL_checkinteger(L, 2), k = (int)luaL_checkinteger(L, 3);
   double secs = luaL_optnumber(L, 4, 1.0);
   int ta = lua_toboolean(L, 5), tb = lua_toboolean(L, 6); /* optional: transpose A / B */
+  static const char *const impls[] = {"openblas", "cleanil", "default", NULL};
+  int impl = luaL_checkoption(L, 7, "default", impls);
   luaL_argcheck(L, m > 0 && n > 0 && k > 0 && m * (double)k < 1e8 && k * (double)n < 1e8, 1, "bad sizes");
   float *a = malloc(sizeof(float) * m * k), *b = malloc(sizeof(float) * k * n), *c = malloc(sizeof(float) * m * n);
   for (int i = 0; i < m * k; i++) a[i] = (float)(i % 7) * 0.1f;
   for (int i = 0; i < k * n; i++) b[i] = (float)(i % 5) * 0.1f;
   int lda = ta ? m : k, ldb = tb ? k : n;
+  int prev = impl == 2 ? -1 : cil_gemm_use_own(impl);
   for (int w = 0; w < 3; w++) cil_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
   long iters = 0;
   double t0 = cil_now(), t;
@@ -28,10 +33,18 @@ static int l_sgemm_gflops(lua_State *L) {
     iters += 10;
     t = cil_now() - t0;
   } while (t < secs);
+  if (prev >= 0) cil_gemm_use_own(prev);
   free(a);
   free(b);
   free(c);
   lua_pushnumber(L, 2.0 * m * n * (double)k * iters / t / 1e9);
+  return 1;
+}
+/* gemm_impl(): "cleanil" when our AVX-512 GEMM kernel is in use, else "openblas" */
+static int l_gemm_impl(lua_State *L) {
+  int on = cil_gemm_use_own(1);
+  cil_gemm_use_own(on);
+  lua_pushstring(L, on ? "cleanil" : "openblas");
   return 1;
 }
 /* rss_bytes(): resident set size of this process */
@@ -46,7 +59,8 @@ static int l_rss(lua_State *L) {
   return 1;
 }
 void cil_open_bench(lua_State *L) {
-  static const luaL_Reg fns[] = {{"clock", l_clock}, {"sgemm_gflops", l_sgemm_gflops}, {"rss_bytes", l_rss}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"clock", l_clock}, {"sgemm_gflops", l_sgemm_gflops}, {"rss_bytes", l_rss},
+                                 {"gemm_impl", l_gemm_impl}, {NULL, NULL}};
   lua_newtable(L);
   luaL_setfuncs(L, fns, 0);
   lua_setfield(L, -2, "sys");

@@ -70,5 +70,16 @@ void cil_parallel_for(int64_t n, int64_t min_per_thread, void (*fn)(int64_t lo, 
 double cil_now(void); /* monotonic wall clock, seconds */
 void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                const float *B, int ldb, float beta, float *C, int ldc);
+/* the same plus bias[n] added to every row of C (bias may be NULL) */
+void cil_sgemm_bias(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
+                    int ldb, float beta, float *C, int ldc, const float *bias);
+/* gemm.c: our AVX-512 SGEMM (same contract as cil_sgemm_bias, one thread); returns 0 when it does not
+ * take the shape or the CPU */
+int cil_gemm_own(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc, const float *bias);
+int cil_gemm_own_available(void);
+/* which SGEMM cil_sgemm uses for shapes both take: 1 = ours (default where available), 0 = OpenBLAS;
+ * CLEANIL_GEMM=openblas in the environment starts with 0. Returns the previous setting. */
+int cil_gemm_use_own(int on);
 
 #endif

@@ -1024,11 +1024,11 @@ cil_tensor *cil_norm(cil_tensor *x, int dim, int keepdim) {
 typedef struct {
   int ta, tb, m, n, k, lda, ldb, ldc;
   float alpha, beta;
-  const float *A, *B;
+  const float *A, *B, *bias;
   float *C;
 } gemm_job;
 static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
-                         const float *B, int ldb, float beta, float *C, int ldc);
+                         const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
 /* one share of C's rows (multiples of 16, so each thread's block stays aligned) */
 static void gemm_task(int task, int ntasks, void *ctx) {
   gemm_job *j = ctx;
@@ -1037,7 +1037,7 @@ static void gemm_task(int task, int ntasks, void *ctx) {
   if (i0 >= i1) return;
   const float *a = j->ta ? j->A + i0 : j->A + (int64_t)i0 * j->lda;
   sgemm_serial(j->ta, j->tb, i1 - i0, j->n, j->k, j->alpha, a, j->lda, j->B, j->ldb, j->beta,
-               j->C + (int64_t)i0 * j->ldc, j->ldc);
+               j->C + (int64_t)i0 * j->ldc, j->ldc, j->bias);
 }
 /* CLEANIL_PROFILE_GEMM=1: time every GEMM by shape and print the table at exit (stderr) */
 typedef struct { int ta, tb, m, n, k; long calls; double secs; } gemm_prof;
@@ -1073,7 +1073,7 @@ static void gemm_prof_add(int ta, int tb, int m, int n, int k, int calls, double
   g_prof[i].secs += dt;
 }
 static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
-                      const float *B, int ldb, float beta, float *C, int ldc);
+                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
 static int gemm_prof_enabled(void) {
   if (g_prof_on < 0) {
     const char *e = getenv("CLEANIL_PROFILE_GEMM");
@@ -1082,31 +1082,59 @@ static int gemm_prof_enabled(void) {
   }
   return g_prof_on;
 }
-void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
-               const float *B, int ldb, float beta, float *C, int ldc) {
+void cil_sgemm_bias(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
+                    int ldb, float beta, float *C, int ldc, const float *bias) {
   if (!gemm_prof_enabled()) {
-    sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
     return;
   }
   double t0 = cil_now();
-  sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
   gemm_prof_add(ta, tb, m, n, k, 1, cil_now() - t0);
 }
+void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc) {
+  cil_sgemm_bias(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
 static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
-                      const float *B, int ldb, float beta, float *C, int ldc) {
+                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
   /* our own threads split C's rows; each calls single-threaded OpenBLAS (steadier than its own
    * threading at RL sizes, performance.md). Small products stay on one thread. */
   if (cil_pool_size() > 1 && k > 0 && m >= 64 && (double)m * n * k >= 1 << 18) {
-    gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, A, B, C};
+    gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, A, B, bias, C};
     cil_pool_run(cil_pool_size(), gemm_task, &j);
     return;
   }
-  sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
-/* one thread: C = alpha op(A) op(B) + beta C with BLAS semantics (beta = 0 overwrites C) */
+static int g_own = -1; /* -1: not decided yet */
+static int gemm_own_on(void) {
+  if (g_own < 0) {
+    const char *e = getenv("CLEANIL_GEMM");
+    g_own = cil_gemm_own_available() && !(e && strcmp(e, "openblas") == 0);
+  }
+  return g_own;
+}
+int cil_gemm_use_own(int on) {
+  int prev = gemm_own_on();
+  g_own = on && cil_gemm_own_available();
+  return prev;
+}
+/* one thread: C = alpha op(A) op(B) + beta C (+ bias on every row) with BLAS semantics (beta = 0
+ * overwrites C). Our kernel adds the bias in its epilogue; the other paths get C filled with it first. */
 static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
-                         const float *B, int ldb, float beta, float *C, int ldc) {
+                         const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
   if (m == 0 || n == 0) return;
+  if (gemm_own_on() && cil_gemm_own(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
+  if (bias) {
+    for (int i = 0; i < m; i++) {
+      float *c = C + (int64_t)i * ldc;
+      if (beta == 0.0f) memcpy(c, bias, (size_t)n * sizeof(float));
+      else
+        for (int j = 0; j < n; j++) c[j] = beta * c[j] + bias[j];
+    }
+    beta = 1.0f;
+  }
   if (k == 0) {
     for (int i = 0; i < m; i++)
       for (int j = 0; j < n; j++) C[(int64_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(int64_t)i * ldc + j];
@@ -1145,7 +1173,7 @@ typedef struct {
   int ta, tb, m, n, k, lda, ldb, ldc, per;
   int64_t sa, sb, sc;
   float alpha, beta;
-  const float *A, *B;
+  const float *A, *B, *bias; /* bias: one row of n per member, or NULL */
   float *C;
 } batch_job;
 static void batch_task(int task, int ntasks, void *ctx) {
@@ -1153,21 +1181,23 @@ static void batch_task(int task, int ntasks, void *ctx) {
   (void)ntasks;
   for (int e = task * j->per; e < (task + 1) * j->per; e++) /* the same kernels as one thread: same bits */
     sgemm_serial(j->ta, j->tb, j->m, j->n, j->k, j->alpha, j->A + e * j->sa, j->lda, j->B + e * j->sb, j->ldb,
-                 j->beta, j->C + e * j->sc, j->ldc);
+                 j->beta, j->C + e * j->sc, j->ldc, j->bias ? j->bias + (int64_t)e * j->n : NULL);
 }
 static void sgemm_batch(int E, int ta, int tb, int m, int n, int k, float alpha, const float *A, int64_t sa,
-                        int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc) {
+                        int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc,
+                        const float *bias) {
   int T = cil_pool_size(), whole = 0;
   if (T > 1 && E >= T && m > 0 && n > 0 && (double)m * n * (k > 0 ? k : 1) >= 1 << 16) {
     whole = E - E % T;
     int prof = gemm_prof_enabled();
     double t0 = prof ? cil_now() : 0;
-    batch_job j = {ta, tb, m, n, k, lda, ldb, ldc, whole / T, sa, sb, sc, alpha, beta, A, B, C};
+    batch_job j = {ta, tb, m, n, k, lda, ldb, ldc, whole / T, sa, sb, sc, alpha, beta, A, B, bias, C};
     cil_pool_run(T, batch_task, &j);
     if (prof) gemm_prof_add(ta, tb, m, n, k, whole, cil_now() - t0);
   }
   for (int e = whole; e < E; e++)
-    cil_sgemm(ta, tb, m, n, k, alpha, A + e * sa, lda, B + e * sb, ldb, beta, C + e * sc, ldc);
+    cil_sgemm_bias(ta, tb, m, n, k, alpha, A + e * sa, lda, B + e * sb, ldb, beta, C + e * sc, ldc,
+                   bias ? bias + (int64_t)e * n : NULL);
 }
 
 static void mm_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
@@ -1214,7 +1244,7 @@ static void bmm_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
       int64_t sa = a->ndim == 3 ? (int64_t)a->shape[1] * a->shape[2] : 0;
       int lda = a->ndim == 3 ? a->shape[2] : a->shape[1];
       sgemm_batch(E, !ta, 0, k, n, m, 1.0f, a->data, sa, lda, g->data, (int64_t)m * n, n, 1.0f, dst->data,
-                  (int64_t)k * n, n);
+                  (int64_t)k * n, n, NULL);
       gin[1] = CIL_HANDLED;
     } else {
       gin[1] = batch_sum_if(tb ? bmm(g, a, 1, ta) : bmm(a, g, !ta, 0), b);
@@ -1234,7 +1264,7 @@ static cil_tensor *bmm(cil_tensor *a, cil_tensor *b, int ta, int tb) {
   cil_tensor *out = cil_new(3, s);
   CIL_NONNULL(out);
   int64_t sa = a->ndim == 3 ? (int64_t)as[0] * as[1] : 0, sb = b->ndim == 3 ? (int64_t)bs[0] * bs[1] : 0;
-  sgemm_batch(E, ta, tb, m, n, k, 1.0f, a->data, sa, as[1], b->data, sb, bs[1], 0.0f, out->data, (int64_t)m * n, n);
+  sgemm_batch(E, ta, tb, m, n, k, 1.0f, a->data, sa, as[1], b->data, sb, bs[1], 0.0f, out->data, (int64_t)m * n, n, NULL);
   cil_node *nd = cil_record("bmm", bmm_backward, out, 2, a, b, NULL);
   if (nd) {
     nd->i[0] = ta;
@@ -1325,16 +1355,14 @@ cil_tensor *cil_linear(cil_tensor *x, cil_tensor *w, cil_tensor *b) {
   s[x->ndim - 1] = outd;
   cil_tensor *out = cil_new(x->ndim, s);
   CIL_NONNULL(out);
-  if (b)
-    for (int r = 0; r < rows; r++) memcpy(out->data + (int64_t)r * outd, b->data, outd * sizeof(float));
-  cil_sgemm(0, 1, rows, outd, in, 1.0f, x->data, in, w->data, in, b ? 1.0f : 0.0f, out->data, outd);
+  cil_sgemm_bias(0, 1, rows, outd, in, 1.0f, x->data, in, w->data, in, 0.0f, out->data, outd, b ? b->data : NULL);
   cil_record("linear", linear_backward, out, b ? 3 : 2, x, w, b);
   return out;
 }
 
 /* ensemble linear: y[e] = x[e] W[e] + b[e]; x [E,B,in] or [B,in] (shared by all members),
- * W [E,in,out], b [E,1,out] or NULL -> y [E,B,out]. The bias is written first and the GEMM adds to
- * it (beta = 1), so there is no zero-fill and no separate bias pass. */
+ * W [E,in,out], b [E,1,out] or NULL -> y [E,B,out]. The bias goes in with the GEMM (our kernel adds it
+ * in its epilogue), so there is no zero-fill and no separate bias pass. */
 static void elinear_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
   cil_tensor *x = nd->in[0], *w = nd->in[1];
   int E = w->shape[0], in = w->shape[1], out = w->shape[2], B = g->shape[1];
@@ -1352,7 +1380,7 @@ static void elinear_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
                     out, e > 0 ? 1.0f : 0.0f, gx->data, in);
       else
         sgemm_batch(E, 0, 1, B, in, out, 1.0f, g->data, (int64_t)B * out, out, w->data, (int64_t)in * out, out,
-                    0.0f, gx->data, (int64_t)B * in, in);
+                    0.0f, gx->data, (int64_t)B * in, in, NULL);
       gin[0] = gx;
     } else {
       gin[0] = batch_sum_if(bmm(g, w, 0, 1), x);
@@ -1362,7 +1390,7 @@ static void elinear_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
     cil_tensor *dst = cil_direct_grad(w);
     if (dst) { /* grad_W[e] += x[e]^T g[e] */
       sgemm_batch(E, 1, 0, in, out, B, 1.0f, x->data, shared ? 0 : (int64_t)B * in, in, g->data,
-                  (int64_t)B * out, out, 1.0f, dst->data, (int64_t)in * out, out);
+                  (int64_t)B * out, out, 1.0f, dst->data, (int64_t)in * out, out, NULL);
       gin[1] = CIL_HANDLED;
     } else {
       gin[1] = bmm(x, g, 1, 0);
@@ -1396,12 +1424,8 @@ cil_tensor *cil_elinear(cil_tensor *x, cil_tensor *w, cil_tensor *b) {
   int s[3] = {E, B, out};
   cil_tensor *y = cil_new(3, s);
   CIL_NONNULL(y);
-  if (b)
-    for (int e = 0; e < E; e++)
-      for (int r = 0; r < B; r++)
-        memcpy(y->data + ((int64_t)e * B + r) * out, b->data + (int64_t)e * out, out * sizeof(float));
   sgemm_batch(E, 0, 0, B, out, in, 1.0f, x->data, x->ndim == 3 ? (int64_t)B * in : 0, in, w->data,
-              (int64_t)in * out, out, b ? 1.0f : 0.0f, y->data, (int64_t)B * out, out);
+              (int64_t)in * out, out, 0.0f, y->data, (int64_t)B * out, out, b ? b->data : NULL);
   cil_record("ensemble_linear", elinear_backward, y, b ? 3 : 2, x, w, b);
   return y;
 }

@@ -1,0 +1,190 @@
+/* Our own single-threaded SGEMM for CPUs with AVX-512, used instead of OpenBLAS for every product
+ * at least 16 columns wide (see cil_gemm_own). Why: Debian's OpenBLAS 0.3.21 does not know AMD Zen 5
+ * and runs its AVX2 (Haswell) kernel there, about half of what the 512-bit FMA units do; and at the
+ * RL sizes we run (256 x 256 x 256 and thinner) a plain Goto-style blocked GEMM reaches the core's rate.
+ *
+ * Layout (row-major, BLAS semantics): C[m,n] = alpha op(A)[m,k] op(B)[k,n] + beta C, beta = 0
+ * overwrites C without reading it. Blocking: op(B) is packed per KC x NC block into NR-wide column
+ * panels, op(A) per MC x KC block into MR-high row panels (zero padded at the edges); an MR x NR
+ * micro-kernel keeps the tile in 16 zmm registers. Every element of C is summed over k in the same
+ * order whatever the row range a thread is given, so splitting rows across threads keeps the bits. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+#define MR 8
+#define NR 32
+#define KC 256
+#define MC 64
+#define NC 512
+
+/* per-thread packing buffers, allocated on first use and kept (bounded: 64 KiB + 512 KiB) */
+static _Thread_local float *g_pa, *g_pb;
+
+/* 8 x 8 transpose: row r of the input is in[r * ld ... + 7]; out[q * ldo + r] = in[r * ld + q] */
+static inline void tr8x8(const float *in, size_t ld, float *out, size_t ldo) {
+  __m256 r0 = _mm256_loadu_ps(in), r1 = _mm256_loadu_ps(in + ld), r2 = _mm256_loadu_ps(in + 2 * ld),
+         r3 = _mm256_loadu_ps(in + 3 * ld), r4 = _mm256_loadu_ps(in + 4 * ld), r5 = _mm256_loadu_ps(in + 5 * ld),
+         r6 = _mm256_loadu_ps(in + 6 * ld), r7 = _mm256_loadu_ps(in + 7 * ld);
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+         t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+         t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee),
+         u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee),
+         u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee),
+         u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+  _mm256_storeu_ps(out, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(out + ldo, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(out + 2 * ldo, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(out + 3 * ldo, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(out + 4 * ldo, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(out + 5 * ldo, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(out + 6 * ldo, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(out + 7 * ldo, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/* op(B)[p0 : p0 + kc, j0 : j0 + nc] -> NR-wide panels, panel-major, each kc rows of NR (zero padded) */
+static void pack_b(int tb, int kc, int nc, const float *B, int ldb, int p0, int j0, float *dst) {
+  for (int jp = 0; jp < nc; jp += NR) {
+    int nr = nc - jp < NR ? nc - jp : NR;
+    float *d = dst + (size_t)jp * kc;
+    if (!tb) { /* op(B)[p, j] = B[p, j]: rows are contiguous */
+      for (int p = 0; p < kc; p++) {
+        const float *s = B + (size_t)(p0 + p) * ldb + j0 + jp;
+        if (nr == NR) {
+          memcpy(d + (size_t)p * NR, s, NR * sizeof(float));
+        } else {
+          for (int j = 0; j < nr; j++) d[(size_t)p * NR + j] = s[j];
+          for (int j = nr; j < NR; j++) d[(size_t)p * NR + j] = 0.0f;
+        }
+      }
+      continue;
+    }
+    /* op(B)[p, j] = B[j, p]: 8 x 8 transposes, then the ragged edges one by one */
+    int j8 = nr & ~7, p8 = kc & ~7;
+    const float *s0 = B + (size_t)(j0 + jp) * ldb + p0;
+    for (int j = 0; j < j8; j += 8)
+      for (int p = 0; p < p8; p += 8) tr8x8(s0 + (size_t)j * ldb + p, ldb, d + (size_t)p * NR + j, NR);
+    for (int j = 0; j < NR; j++) {
+      const float *s = s0 + (size_t)j * ldb;
+      for (int p = j < j8 ? p8 : 0; p < kc; p++) d[(size_t)p * NR + j] = j < nr ? s[p] : 0.0f;
+    }
+  }
+}
+
+/* op(A)[i0 : i0 + mc, p0 : p0 + kc] -> MR-high panels, each kc columns of MR (zero padded) */
+static void pack_a(int ta, int mc, int kc, const float *A, int lda, int i0, int p0, float *dst) {
+  for (int ip = 0; ip < mc; ip += MR) {
+    int mr = mc - ip < MR ? mc - ip : MR;
+    float *d = dst + (size_t)ip * kc;
+    if (ta) { /* op(A)[i, p] = A[p, i]: MR contiguous floats per p */
+      for (int p = 0; p < kc; p++) {
+        const float *s = A + (size_t)(p0 + p) * lda + i0 + ip;
+        if (mr == MR) {
+          memcpy(d + (size_t)p * MR, s, MR * sizeof(float));
+        } else {
+          for (int r = 0; r < mr; r++) d[(size_t)p * MR + r] = s[r];
+          for (int r = mr; r < MR; r++) d[(size_t)p * MR + r] = 0.0f;
+        }
+      }
+      continue;
+    }
+    const float *s0 = A + (size_t)(i0 + ip) * lda + p0;
+    int p8 = mr == MR ? kc & ~7 : 0;
+    for (int p = 0; p < p8; p += 8) tr8x8(s0 + p, lda, d + (size_t)p * MR, MR);
+    for (int r = 0; r < MR; r++)
+      for (int p = p8; p < kc; p++) d[(size_t)p * MR + r] = r < mr ? s0[(size_t)r * lda + p] : 0.0f;
+  }
+}
+
+/* C[0:mr, 0:nr] = alpha a*b + beta C (+ bias[0:nr] on every row when bias != NULL; beta 0: C is not read) */
+static void micro(int kc, const float *a, const float *b, float *C, int ldc, int mr, int nr, float alpha,
+                  float beta, const float *bias) {
+  __m512 c0[MR], c1[MR];
+  for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+  for (int p = 0; p < kc; p++) {
+    __m512 b0 = _mm512_load_ps(b + (size_t)p * NR), b1 = _mm512_load_ps(b + (size_t)p * NR + 16);
+    for (int r = 0; r < MR; r++) {
+      __m512 av = _mm512_set1_ps(a[(size_t)p * MR + r]);
+      c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+    }
+  }
+  __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+  __mmask16 m1 = nr >= 32 ? 0xffff : (nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1));
+  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), bias0 = _mm512_setzero_ps(), bias1 = bias0;
+  if (bias) {
+    bias0 = _mm512_maskz_loadu_ps(m0, bias);
+    bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+  }
+  for (int r = 0; r < mr; r++) {
+    float *cr = C + (size_t)r * ldc;
+    __m512 x0 = c0[r], x1 = c1[r];
+    if (alpha != 1.0f) {
+      x0 = _mm512_mul_ps(x0, va);
+      x1 = _mm512_mul_ps(x1, va);
+    }
+    if (bias) {
+      x0 = _mm512_add_ps(x0, bias0);
+      x1 = _mm512_add_ps(x1, bias1);
+    }
+    if (beta == 1.0f) {
+      x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));
+      x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));
+    } else if (beta != 0.0f) {
+      x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), x0);
+      x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), x1);
+    }
+    _mm512_mask_storeu_ps(cr, m0, x0);
+    _mm512_mask_storeu_ps(cr + 16, m1, x1);
+  }
+}
+
+int cil_gemm_own(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc, const float *bias) {
+  if (n < 16 || k < 2 || m < 1) return 0; /* thin outputs: OpenBLAS / sgemv do better */
+  if (!g_pa) {
+    g_pa = aligned_alloc(64, sizeof(float) * MC * KC);
+    g_pb = aligned_alloc(64, sizeof(float) * KC * NC);
+    if (!g_pa || !g_pb) {
+      free(g_pa);
+      free(g_pb);
+      g_pa = g_pb = NULL;
+      return 0;
+    }
+  }
+  for (int j0 = 0; j0 < n; j0 += NC) {
+    int nc = n - j0 < NC ? n - j0 : NC;
+    for (int p0 = 0; p0 < k; p0 += KC) {
+      int kc = k - p0 < KC ? k - p0 : KC;
+      float bt = p0 == 0 ? beta : 1.0f; /* later k blocks add to what the first wrote */
+      const float *bs = p0 == 0 && bias ? bias + j0 : NULL;
+      pack_b(tb, kc, nc, B, ldb, p0, j0, g_pb);
+      for (int i0 = 0; i0 < m; i0 += MC) {
+        int mc = m - i0 < MC ? m - i0 : MC;
+        pack_a(ta, mc, kc, A, lda, i0, p0, g_pa);
+        for (int jp = 0; jp < nc; jp += NR)
+          for (int ip = 0; ip < mc; ip += MR)
+            micro(kc, g_pa + (size_t)ip * kc, g_pb + (size_t)jp * kc, C + (size_t)(i0 + ip) * ldc + j0 + jp,
+                  ldc, mc - ip < MR ? mc - ip : MR, nc - jp < NR ? nc - jp : NR, alpha, bt, bs ? bs + jp : NULL);
+      }
+    }
+  }
+  return 1;
+}
+int cil_gemm_own_available(void) { return 1; }
+#else
+int cil_gemm_own(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
+                 int ldb, float beta, float *C, int ldc, const float *bias) {
+  (void)bias, (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)alpha, (void)A, (void)lda, (void)B, (void)ldb, (void)beta,
+      (void)C, (void)ldc;
+  return 0;
+}
+int cil_gemm_own_available(void) { return 0; }
+#endif
