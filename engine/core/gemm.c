@@ -1,7 +1,10 @@
 /* Our own single-threaded SGEMM for CPUs with AVX-512, used instead of OpenBLAS for every product
- * at least 16 columns wide (see cil_gemm_own). Why: Debian's OpenBLAS 0.3.21 does not know AMD Zen 5
- * and runs its AVX2 (Haswell) kernel there, about half of what the 512-bit FMA units do; and at the
- * RL sizes we run (256 x 256 x 256 and thinner) a plain Goto-style blocked GEMM reaches the core's rate.
+ * at least 16 columns wide (see cil_gemm_own; CLEANIL_GEMM=openblas opts out). Why: at the RL sizes we
+ * run (256 x 256 x 256 and thinner) a plain Goto-style blocked GEMM reaches the core's rate, lets us fuse
+ * the bias into the epilogue, and does not depend on which kernel OpenBLAS picks at run time -- one
+ * machine we measured on pinned OpenBLAS (and so PyTorch) to its AVX2 kernel with
+ * OPENBLAS_CORETYPE=Haswell, half of what its 512-bit FMA units do. Where OpenBLAS runs its AVX-512
+ * kernel the two are about even (bench/ prints both rates in each run).
  *
  * Layout (row-major, BLAS semantics): C[m,n] = alpha op(A)[m,k] op(B)[k,n] + beta C, beta = 0
  * overwrites C without reading it. Blocking: op(B) is packed per KC x NC block into NR-wide column

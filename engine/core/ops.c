@@ -1099,8 +1099,10 @@ void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A,
 static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
   /* our own threads split C's rows; each calls single-threaded OpenBLAS (steadier than its own
-   * threading at RL sizes, performance.md). Small products stay on one thread. */
-  if (cil_pool_size() > 1 && k > 0 && m >= 64 && (double)m * n * k >= 1 << 18) {
+   * threading at RL sizes, performance.md). Small products stay on one thread, and so do outputs
+   * narrower than 16 columns (the 6- or 12-wide actor heads, < 2 % of GEMM time): OpenBLAS picks its
+   * kernel for those by size, so a row split would change their bits with the thread count. */
+  if (cil_pool_size() > 1 && k > 0 && m >= 64 && n >= 16 && (double)m * n * k >= 1 << 18) {
     gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, A, B, bias, C};
     cil_pool_run(cil_pool_size(), gemm_task, &j);
     return;
