@@ -320,6 +320,67 @@ static void test_checkpoint_integrity(void) {
   cil_buffer_free(b);
 }
 
+/* a buffer filled the way the online loop fills it (next_obs = the following obs, but at episode
+ * ends) saves next_obs compactly and loads back bit for bit: partly filled, wrapped around, and
+ * with no link at all; a checkpoint with the full next_obs column (older files) still loads */
+static int same_buffer(const cil_buffer *a, const cil_buffer *b) {
+  size_t o = (size_t)a->size * a->obs_dim * 4, ac = (size_t)a->size * a->act_dim * 4, r = (size_t)a->size * 4;
+  return b && a->size == b->size && a->pos == b->pos && a->capacity == b->capacity && !memcmp(a->obs, b->obs, o) &&
+         !memcmp(a->next_obs, b->next_obs, o) && !memcmp(a->act, b->act, ac) && !memcmp(a->rew, b->rew, r) &&
+         !memcmp(a->done, b->done, r);
+}
+static void test_buffer_compact(void) {
+  enum { OD = 3, AD = 2 };
+  const char *p = tmp("compact.h5");
+  int64_t fills[3] = {37, 50, 129}; /* partly filled, exactly full, wrapped around */
+  for (int c = 0; c < 3; c++) {
+    cil_buffer *b = cil_buffer_new(50, OD, AD);
+    float o[OD] = {0.5f, -1, 2}, a[AD], n[OD], r, d;
+    for (int64_t t = 0; t < fills[c]; t++) {
+      for (int j = 0; j < OD; j++) n[j] = o[j] + 0.25f * (float)(j + 1) + (float)t * 1e-3f;
+      for (int j = 0; j < AD; j++) a[j] = (float)(t % 7) - j;
+      r = (float)t, d = (t % 11 == 10);
+      cil_buffer_add(b, 1, o, a, &r, n, &d);
+      if (t % 11 == 10 || t % 13 == 12) /* episode ends: a reset obs follows */
+        for (int j = 0; j < OD; j++) o[j] = -(float)t - j;
+      else
+        memcpy(o, n, sizeof o);
+    }
+    CHECK(cil_buffer_save(b, p), "save: %s", cil_errmsg());
+    cil_buffer *b2 = cil_buffer_load(p);
+    CHECK(same_buffer(b, b2), "compact next_obs round trip, %lld rows added: %s", (long long)fills[c],
+          b2 ? "columns differ" : cil_errmsg());
+    cil_buffer_free(b2);
+    /* nothing linked: every next_obs stored */
+    for (int64_t i = 0; i < b->size * OD; i++) b->next_obs[i] = (float)i * 0.1f - 3;
+    CHECK(cil_buffer_save(b, p) && same_buffer(b, b2 = cil_buffer_load(p)), "unlinked rows round trip");
+    cil_buffer_free(b2);
+    cil_buffer_free(b);
+  }
+  /* an older checkpoint: the whole next_obs column, written as the first format did */
+  cil_buffer *b = cil_buffer_new(20, OD, AD);
+  float o[OD * 15], a[AD * 15], nx[OD * 15];
+  for (int i = 0; i < OD * 15; i++) o[i] = (float)i, nx[i] = (float)i + 100;
+  for (int i = 0; i < AD * 15; i++) a[i] = (float)-i;
+  cil_buffer_add(b, 15, o, a, NULL, nx, NULL);
+  cil_h5w *w = cil_h5w_create(p, 1);
+  int64_t so[2] = {15, OD}, sa[2] = {15, AD}, s1[1] = {15};
+  int ok = w && cil_h5w_group(w, "buffer", "buffer");
+  const char *an[5] = {"capacity", "size", "pos", "obs_dim", "act_dim"};
+  int64_t av[5] = {20, 15, 15, OD, AD};
+  for (int i = 0; i < 5; i++) ok = ok && cil_h5w_attr_int(w, "buffer", an[i], av[i]);
+  ok = ok && cil_h5w_floats(w, "buffer/obs", b->obs, 2, so, 0, "column") &&
+       cil_h5w_floats(w, "buffer/act", b->act, 2, sa, 0, "column") &&
+       cil_h5w_floats(w, "buffer/rew", b->rew, 1, s1, 0, "column") &&
+       cil_h5w_floats(w, "buffer/next_obs", b->next_obs, 2, so, 0, "column") &&
+       cil_h5w_floats(w, "buffer/done", b->done, 1, s1, 0, "column") && cil_h5w_commit(w);
+  CHECK(ok, "write an old-format buffer: %s", cil_errmsg());
+  cil_buffer *b2 = cil_buffer_load(p);
+  CHECK(same_buffer(b, b2), "old-format buffer loads: %s", b2 ? "columns differ" : cil_errmsg());
+  cil_buffer_free(b2);
+  cil_buffer_free(b);
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "/tmp/cil_test_data_XXXXXX");
   if (!mkdtemp(tmpdir)) {
@@ -333,6 +394,7 @@ int main(void) {
   test_stats();
   test_d4rl_roundtrip();
   test_checkpoint_integrity();
+  test_buffer_compact();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
