@@ -39,7 +39,7 @@ end
 local T = cfg.epochs * cfg.steps_per_epoch
 local S = {step = 0, evals = {}}
 if run.resuming then
-  local ck = cil.checkpoint.load(run:checkpoint_path())
+  local ck = run:load_checkpoint()
   S = ck.state
   actor:load_state_dict(ck.actor)
   opt:load_state(ck.opt)

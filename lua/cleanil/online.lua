@@ -53,7 +53,7 @@ return function(cil)
 
     local obs
     if run.resuming then
-      local ck = cil.checkpoint.load(run:checkpoint_path())
+      local ck = run:load_checkpoint()
       for k, v in pairs(ck.state) do S[k] = v end
       -- checkpoints of the first sac.lua kept the learner at the top level
       o.load_extra(ck.learner or {sac = ck.sac, medium_saved = ck.state.medium_saved})

@@ -162,6 +162,14 @@ return function(cil)
     return tostring(v)
   end
   run.serialize = serialize
+  local function same_value(a, b) -- numbers by value (a checkpoint may give 1.0 for 1), tables deeply
+    if type(a) == "table" and type(b) == "table" then
+      for k, v in pairs(a) do if not same_value(v, b[k]) then return false end end
+      for k in pairs(b) do if a[k] == nil then return false end end
+      return true
+    end
+    return a == b
+  end
 
   ---------------------------------------------------------------------------- the Run object
   local Run = {}
@@ -293,6 +301,28 @@ return function(cil)
   end
 
   function Run:checkpoint_path() return self.dir .. "/checkpoint.h5" end
+  -- the checkpoint to resume from; says which config values differ from the ones it was saved with
+  -- (a resumed run repeats an uninterrupted one only under the same config, threads included)
+  function Run:load_checkpoint()
+    local ck = cil.checkpoint.load(self:checkpoint_path())
+    if type(ck.config) == "table" then
+      local diff, keys = {}, {}
+      for k in pairs(self.cfg) do keys[#keys + 1] = k end
+      for k in pairs(ck.config) do if self.cfg[k] == nil then keys[#keys + 1] = k end end
+      table.sort(keys)
+      for _, k in ipairs(keys) do
+        if not same_value(self.cfg[k], ck.config[k]) then
+          local now, was = serialize(self.cfg[k]):gsub("%s+", " "), serialize(ck.config[k]):gsub("%s+", " ")
+          diff[#diff + 1] = string.format("%s = %s (checkpoint: %s)", k, now, was)
+        end
+      end
+      if #diff > 0 then
+        print(string.format("[%s %s] resuming with a config that differs from the checkpoint's: %s", self.algo,
+          self.cfg.env, table.concat(diff, ", ")))
+      end
+    end
+    return ck
+  end
   function Run:write_json(name, t)
     local function enc(v)
       if type(v) == "table" then

@@ -129,6 +129,8 @@ describe("end to end", function()
     assert.matches("demonstrator%-normalized", out)
     local ok2, out2 = run(base .. " --epochs=3 --resume")
     assert.is_true(ok2, out2)
+    -- a changed config is named, only the key that changed
+    assert.matches("differs from the checkpoint's: epochs = 3 %(checkpoint: 2%)\n", out2)
     local rows = 0
     for _ in io.lines(tmp .. "/bc/log.csv") do rows = rows + 1 end
     assert.are.equal(4, rows) -- header + 3 epochs
