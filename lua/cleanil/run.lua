@@ -307,8 +307,9 @@ return function(cil)
     local ck = cil.checkpoint.load(self:checkpoint_path())
     if type(ck.config) == "table" then
       local diff, keys = {}, {}
-      for k in pairs(self.cfg) do keys[#keys + 1] = k end
-      for k in pairs(ck.config) do if self.cfg[k] == nil then keys[#keys + 1] = k end end
+      local cosmetic = {print_every_s = true, checkpoint_every = true}   -- cannot change the results
+      for k in pairs(self.cfg) do if not cosmetic[k] then keys[#keys + 1] = k end end
+      for k in pairs(ck.config) do if self.cfg[k] == nil and not cosmetic[k] then keys[#keys + 1] = k end end
       table.sort(keys)
       for _, k in ipairs(keys) do
         if not same_value(self.cfg[k], ck.config[k]) then
