@@ -25,12 +25,25 @@ local function reward_step()
   local xp = x_of(loop:sample(cfg.batch_size))
   local gp, gnorm = cil.gradient_penalty(reward, xe, xp, cfg.grad_target, rng)
   local l2 = cil.l2(reward_params)
-  local loss = -(reward(xe):mean() - reward(xp):mean()) + gp * cfg.grad_penalty + l2 * cfg.l2_penalty
+  local re, rp = reward(xe), reward(xp)
+  local loss = -(re:mean() - rp:mean()) + gp * cfg.grad_penalty + l2 * cfg.l2_penalty
   reward_opt:zero_grad()
   loss:backward({inputs = reward_params})
   cil.optim.clip_grad_norm(reward_params, cfg.grad_clip)
   reward_opt:step()
-  return {reward_loss = loss:item(), grad_penalty = gp:item(), grad_norm = gnorm:item(), l2 = l2:item()}
+  return {reward_loss = loss:item(), grad_penalty = gp:item(), grad_norm = gnorm:item(), l2 = l2:item(),
+    reward_abs = 0.5 * (re:abs():mean():item() + rp:abs():mean():item())}
+end
+
+-- logged with each evaluation: how well the policy explains the expert's actions (log-likelihood, and the
+-- distance of its mean action), on the first 1000 expert rows; no random draws, so training is unchanged
+local probe = experts:rows(1, math.min(1000, experts:size()))
+probe = {obs = probe.obs:persist(), act = probe.act:persist()}
+local function expert_fit()
+  return cil.no_grad(function()
+    local pi = sac.actor(probe.obs)
+    return pi:log_prob(probe.act):mean():item(), (pi:mode() - probe.act):abs():mean():item()
+  end)
 end
 
 local function policy_step()
@@ -46,6 +59,10 @@ loop:train{
     local s
     for _ = 1, cfg.reward_steps do s = reward_step() end
     for k, v in pairs(policy_step()) do s[k] = v end
+    return s
+  end,
+  log_extra = function(s)
+    s.train_act_logp, s.train_act_mae = expert_fit()
     return s
   end,
   extra_state = function()

@@ -158,6 +158,13 @@ describe("end to end", function()
     local header = io.open(tmp .. "/gail/log.csv"):read("l")
     assert.matches("grad_penalty", header)
     assert.matches("reward_loss", header)
+    -- the spec's other GAIL logs, with values
+    local cols = cil.run.read_log(tmp .. "/gail/log.csv")
+    for _, k in ipairs{"reward_abs", "train_act_logp", "train_act_mae"} do
+      assert.is_number(cols[k] and cols[k][1], k)
+    end
+    assert.is_true(cols.reward_abs[1] >= 0 and cols.reward_abs[1] <= 10)   -- |R| within the clip
+    assert.is_true(cols.train_act_mae[1] >= 0 and cols.train_act_mae[1] <= 2)
   end)
   it("bad config keys and values are clear errors", function()
     local ok, out = run(BIN .. " algorithms/bc.lua --env=hopper --lr_actr=1")
