@@ -141,6 +141,14 @@ return function(cil)
   ---------------------------------------------------------------------------- files
   local function exists(p) local f = io.open(p, "r"); if f then f:close(); return true end; return false end
   run.exists = exists
+  -- replace a text file's lines atomically (a temporary file renamed over it)
+  local function rewrite_lines(path, lines)
+    local tmp = path .. ".tmp"
+    local f = assert(io.open(tmp, "w"))
+    for _, line in ipairs(lines) do f:write(line, "\n") end
+    f:close()
+    assert(os.rename(tmp, path))
+  end
   local function mkdir_p(p) os.execute("mkdir -p '" .. p:gsub("'", "'\\''") .. "'") end
   run.mkdir_p = mkdir_p
 
@@ -209,16 +217,26 @@ return function(cil)
     return cfg, r, cil.rng(cfg.seed)
   end
 
-  -- CSV: a fixed column set per file, chosen at the first row (new keys later are an error)
+  -- CSV: a fixed column set per file, chosen at the first row (later new keys go to TensorBoard only).
+  -- A resumed run continues its file; columns its first row brings that the file lacks (a script that
+  -- logs more since) are added at the end, empty in the rows before.
   function Run:log(row)
     if not self.csv and self.resuming and exists(self.csv_path) then
-      -- continue the existing file with its own columns
-      local f = io.open(self.csv_path)
-      local header = f:read("l")
-      f:close()
-      if header and header ~= "" then
-        self.csv_cols = {}
-        for c in header:gmatch("[^,]+") do self.csv_cols[#self.csv_cols + 1] = c end
+      local lines = {}
+      for line in io.lines(self.csv_path) do lines[#lines + 1] = line end
+      if lines[1] and lines[1] ~= "" then
+        local cols, have, added = {}, {}, {}
+        for c in lines[1]:gmatch("[^,]+") do cols[#cols + 1] = c; have[c] = true end
+        for k in pairs(row) do if not have[k] then added[#added + 1] = k end end
+        table.sort(added)
+        if #added > 0 then
+          for _, k in ipairs(added) do cols[#cols + 1] = k end
+          local pad = string.rep(",", #added)
+          lines[1] = table.concat(cols, ",")
+          for i = 2, #lines do lines[i] = lines[i] .. pad end
+          rewrite_lines(self.csv_path, lines)
+        end
+        self.csv_cols = cols
         self.csv = assert(io.open(self.csv_path, "a"))
       end
     end
@@ -267,14 +285,12 @@ return function(cil)
   -- truncate log.csv to rows with step <= step (used on resume so the log has no duplicates)
   function Run:trim_log(step)
     if not exists(self.csv_path) then return end
-    local lines = {}
-    for line in io.lines(self.csv_path) do lines[#lines + 1] = line end
-    local f = assert(io.open(self.csv_path, "w"))
-    for i, line in ipairs(lines) do
+    local keep = {}
+    for line in io.lines(self.csv_path) do
       local s = tonumber(line:match("^([^,]*)"))
-      if i == 1 or (s and s <= step) then f:write(line, "\n") end
+      if #keep == 0 or (s and s <= step) then keep[#keep + 1] = line end
     end
-    f:close()
+    rewrite_lines(self.csv_path, keep)
   end
 
   local function hms(s)

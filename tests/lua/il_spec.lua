@@ -152,6 +152,20 @@ describe("end to end", function()
     assert.are.equal(2, #cil.data.trajectories(d))
     assert.are.same({#d.observations, 6}, d.infos.qpos:shape())
   end)
+  it("a resumed run's CSV takes columns the script has started to log since", function()
+    local dir = tmp .. "/grow"
+    os.execute("mkdir -p " .. dir)
+    local f = io.open(dir .. "/log.csv", "w"); f:write("step,a\n1000,5\n2000,6\n"); f:close()
+    io.open(dir .. "/checkpoint.h5", "w"):close()          -- run.start only looks for the file
+    local r = cil.run.start("bc", {env = "hopper", seed = 0}, {out = dir, resume = ""})
+    assert.is_true(r.resuming)
+    r:trim_log(1000)
+    r:log({step = 2000, a = 7, b = 8})
+    r.csv:close()
+    local lines = {}
+    for line in io.lines(dir .. "/log.csv") do lines[#lines + 1] = line end
+    assert.are.same({"step,a,b", "1000,5,", "2000,7,8"}, lines)
+  end)
   it("GAIL runs its reward and policy updates end to end", function()
     local ok, out = run(string.format("%s algorithms/gail.lua --env=hopper --expert_path=%s --expert_rule=first --epochs=1 --update_after=300 --steps_per_epoch=200 --out=%s/gail", BIN, demo, tmp))
     assert.is_true(ok, out)
