@@ -1051,18 +1051,20 @@ int cil_h5w_buffer(cil_h5w *w, const char *path, const cil_buffer *b) {
   /* next_obs is, but for episode ends, the obs of the row after it: store which rows that holds for
    * ("next_obs_same", a byte per row) and only the others -- 40 % fewer bytes for hopper */
   int64_t n = b->size, od = b->obs_dim, e = 0;
-  float *same = malloc(sizeof(float) * (size_t)(n ? n : 1));
-  float *other = malloc(sizeof(float) * (size_t)(n ? n * od : 1));
+  float *same = malloc(sizeof(float) * (size_t)(n ? n : 1)), *other = NULL;
+  for (int64_t i = 0; same && i < n; i++) {
+    int64_t s = buffer_successor(b, i);
+    same[i] = s >= 0 && memcmp(b->next_obs + i * od, b->obs + s * od, sizeof(float) * (size_t)od) == 0;
+    e += same[i] == 0.0f;
+  }
+  if (same) other = malloc(sizeof(float) * (size_t)(e ? e * od : 1));
   if (!same || !other) {
     free(same), free(other);
     cil_seterr("out of memory saving a replay buffer");
     return 0;
   }
-  for (int64_t i = 0; i < n; i++) {
-    int64_t s = buffer_successor(b, i);
-    same[i] = s >= 0 && memcmp(b->next_obs + i * od, b->obs + s * od, sizeof(float) * (size_t)od) == 0;
-    if (!same[i]) memcpy(other + (e++) * od, b->next_obs + i * od, sizeof(float) * (size_t)od);
-  }
+  for (int64_t i = 0, j = 0; i < n; i++)
+    if (same[i] == 0.0f) memcpy(other + (j++) * od, b->next_obs + i * od, sizeof(float) * (size_t)od);
   int64_t s2e[2] = {e, od};
   snprintf(p, sizeof p, "%s/next_obs_same", path);
   int ok = cil_h5w_flags(w, p, same, n, 1);

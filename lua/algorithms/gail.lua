@@ -32,7 +32,7 @@ local function reward_step()
   cil.optim.clip_grad_norm(reward_params, cfg.grad_clip)
   reward_opt:step()
   return {reward_loss = loss:item(), grad_penalty = gp:item(), grad_norm = gnorm:item(), l2 = l2:item(),
-    reward_abs = 0.5 * (re:abs():mean():item() + rp:abs():mean():item())}
+    reward_abs = cil.no_grad(function() return 0.5 * (re:abs():mean():item() + rp:abs():mean():item()) end)}
 end
 
 -- logged with each evaluation: how well the policy explains the expert's actions (log-likelihood, and the

@@ -145,8 +145,8 @@ return function(cil)
   local function rewrite_lines(path, lines)
     local tmp = path .. ".tmp"
     local f = assert(io.open(tmp, "w"))
-    for _, line in ipairs(lines) do f:write(line, "\n") end
-    f:close()
+    for _, line in ipairs(lines) do assert(f:write(line, "\n")) end
+    assert(f:close())                                         -- a full disk stops here, not at the rename
     assert(os.rename(tmp, path))
   end
   local function mkdir_p(p) os.execute("mkdir -p '" .. p:gsub("'", "'\\''") .. "'") end
@@ -238,6 +238,8 @@ return function(cil)
         end
         self.csv_cols = cols
         self.csv = assert(io.open(self.csv_path, "a"))
+      else
+        self.csv_headerless = true                            -- an empty file: start it afresh
       end
     end
     if not self.csv then
@@ -248,7 +250,7 @@ return function(cil)
         return a < b
       end)
       self.csv_cols = keys
-      local fresh = not (self.resuming and exists(self.csv_path))
+      local fresh = not (self.resuming and exists(self.csv_path)) or self.csv_headerless
       self.csv = assert(io.open(self.csv_path, fresh and "w" or "a"))
       if fresh then self.csv:write(table.concat(keys, ","), "\n") end
     end

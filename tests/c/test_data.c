@@ -353,6 +353,7 @@ static void test_buffer_compact(void) {
     cil_buffer_free(b2);
     /* nothing linked: every next_obs stored */
     for (int64_t i = 0; i < b->size * OD; i++) b->next_obs[i] = (float)i * 0.1f - 3;
+    b2 = NULL;
     CHECK(cil_buffer_save(b, p) && same_buffer(b, b2 = cil_buffer_load(p)), "unlinked rows round trip");
     cil_buffer_free(b2);
     cil_buffer_free(b);

@@ -124,7 +124,9 @@ int main(void) {
                alphas[irand(0, 2)], betas[irand(0, 2)]);
     cil_gemm_use_own(prev);
   }
-  for (int it = 0; own && it < 40; it++) { /* without our kernel OpenBLAS picks kernels by size */
+  int in_use = cil_gemm_use_own(1); /* (CLEANIL_GEMM=openblas turns it off) */
+  cil_gemm_use_own(in_use);
+  for (int it = 0; in_use && it < 40; it++) { /* without our kernel OpenBLAS picks kernels by size */
     int m = irand(64, 700), n = irand(1, 400), k = irand(1, 400);
     thread_bits(irand(0, 1), irand(0, 1), m, n, k);
   }
