@@ -1,8 +1,13 @@
-/* A tiny fork-join pool for our kernels: the caller runs task 0, workers run tasks 1..n-1.
+/* A tiny fork-join pool for our kernels. A job is ntasks tasks; every thread, the caller included,
+ * claims tasks one at a time until none is left, and the caller returns when all are finished. A task
+ * always computes the same part of the result, whichever thread runs it, so the bits do not depend on
+ * scheduling -- and a worker that has lost its core to another process (and so has not claimed
+ * anything yet) does not hold the job up: the others take its tasks.
  * Workers spin briefly between jobs (an update issues dozens of GEMMs back to back), then sleep. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include "internal.h"
 
@@ -12,19 +17,39 @@ typedef void (*task_fn)(int task, int ntasks, void *ctx);
 static struct {
   int n;                      /* threads including the caller */
   pthread_t th[CIL_MAX_THREADS];
-  _Atomic unsigned long gen;  /* job generation */
-  _Atomic int pending;        /* workers still running the current job */
-  task_fn fn;
-  void *ctx;
-  int ntasks;
+  _Atomic unsigned long gen;  /* job generation: wakes the workers */
+  _Atomic uint64_t claim;     /* (generation & 0xffffffff) << 32 | next unclaimed task */
+  _Atomic int done;           /* tasks of the current job finished */
+  _Atomic(task_fn) fn;        /* atomics: a worker late from the last job may read them while the */
+  _Atomic(void *) ctx;        /* caller sets up the next one; its claim then fails and it rereads */
+  _Atomic int ntasks;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int stop;
   unsigned long start_gen; /* the generation new workers start from (set before they exist) */
-} P = {1, {0}, 0, 0, NULL, NULL, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+} P = {1, {0}, 0, 0, 0, NULL, NULL, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+/* claim and run tasks of the current job until none is left */
+static void run_tasks(void) {
+  for (;;) {
+    uint64_t c = atomic_load_explicit(&P.claim, memory_order_acquire);
+    task_fn fn = atomic_load_explicit(&P.fn, memory_order_relaxed);
+    void *ctx = atomic_load_explicit(&P.ctx, memory_order_relaxed);
+    int nt = atomic_load_explicit(&P.ntasks, memory_order_relaxed);
+    int k = (int)(uint32_t)c;
+    if (k >= nt) return;
+    /* success means the job of c was still the current one, so fn/ctx/nt were its own: a new job is
+     * set up only after every task of this one, task k included, has finished */
+    if (!atomic_compare_exchange_weak_explicit(&P.claim, &c, c + 1, memory_order_acq_rel,
+                                               memory_order_acquire))
+      continue;
+    fn(k, nt, ctx);
+    atomic_fetch_add_explicit(&P.done, 1, memory_order_release);
+  }
+}
 
 static void *worker(void *arg) {
-  int id = (int)(intptr_t)arg;
+  (void)arg;
   /* not atomic_load(&P.gen): a job posted before this thread got scheduled would count as seen */
   unsigned long seen = P.start_gen;
   for (;;) {
@@ -41,8 +66,7 @@ static void *worker(void *arg) {
     }
     if (P.stop) return NULL;
     seen = atomic_load(&P.gen);
-    if (id < P.ntasks) P.fn(id, P.ntasks, P.ctx);
-    atomic_fetch_sub_explicit(&P.pending, 1, memory_order_release);
+    run_tasks();
   }
 }
 
@@ -81,19 +105,21 @@ void cil_pool_run(int ntasks, task_fn fn, void *ctx) {
     fn(0, 1, ctx);
     return;
   }
-  P.fn = fn;
-  P.ctx = ctx;
-  P.ntasks = ntasks;
-  atomic_store(&P.pending, P.n - 1);
+  unsigned long g = atomic_load(&P.gen) + 1;
+  atomic_store_explicit(&P.fn, fn, memory_order_relaxed);
+  atomic_store_explicit(&P.ctx, ctx, memory_order_relaxed);
+  atomic_store_explicit(&P.ntasks, ntasks, memory_order_relaxed);
+  atomic_store_explicit(&P.done, 0, memory_order_relaxed);
+  atomic_store_explicit(&P.claim, (uint64_t)(uint32_t)g << 32, memory_order_release);
   pthread_mutex_lock(&P.mu);
-  atomic_fetch_add_explicit(&P.gen, 1, memory_order_release);
+  atomic_store_explicit(&P.gen, g, memory_order_release);
   pthread_cond_broadcast(&P.cv);
   pthread_mutex_unlock(&P.mu);
-  fn(0, ntasks, ctx);
+  run_tasks();
   int spins = 0;
-  while (atomic_load_explicit(&P.pending, memory_order_acquire) > 0) {
+  while (atomic_load_explicit(&P.done, memory_order_acquire) < ntasks) {
     if (++spins < 2000) __builtin_ia32_pause();
-    else sched_yield(); /* a worker that lost its core must get it back */
+    else sched_yield(); /* a worker busy with a task lost its core: it must get it back */
   }
 }
 
