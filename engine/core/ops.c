@@ -4,6 +4,7 @@
 #include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -1109,17 +1110,19 @@ static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const fl
   }
   sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
-static int g_own = -1; /* -1: not decided yet */
+static _Atomic int g_own = -1; /* -1: not decided yet (the first GEMM may run on any pool thread) */
 static int gemm_own_on(void) {
-  if (g_own < 0) {
+  int v = atomic_load_explicit(&g_own, memory_order_relaxed);
+  if (v < 0) {
     const char *e = getenv("CLEANIL_GEMM");
-    g_own = cil_gemm_own_available() && !(e && strcmp(e, "openblas") == 0);
+    v = cil_gemm_own_available() && !(e && strcmp(e, "openblas") == 0);
+    atomic_store_explicit(&g_own, v, memory_order_relaxed);
   }
-  return g_own;
+  return v;
 }
 int cil_gemm_use_own(int on) {
   int prev = gemm_own_on();
-  g_own = on && cil_gemm_own_available();
+  atomic_store_explicit(&g_own, on && cil_gemm_own_available(), memory_order_relaxed);
   return prev;
 }
 /* one thread: C = alpha op(A) op(B) + beta C (+ bias on every row) with BLAS semantics (beta = 0

@@ -25,7 +25,7 @@ static struct {
   _Atomic int ntasks;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int stop;
+  _Atomic int stop;
   unsigned long start_gen; /* the generation new workers start from (set before they exist) */
 } P = {1, {0}, 0, 0, 0, NULL, NULL, 0, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 
