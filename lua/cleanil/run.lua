@@ -221,6 +221,7 @@ return function(cil)
   -- A resumed run continues its file; columns its first row brings that the file lacks (a script that
   -- logs more since) are added at the end, empty in the rows before.
   function Run:log(row)
+    local headerless = false                                  -- a resumed run's empty log.csv
     if not self.csv and self.resuming and exists(self.csv_path) then
       local lines = {}
       for line in io.lines(self.csv_path) do lines[#lines + 1] = line end
@@ -239,7 +240,7 @@ return function(cil)
         self.csv_cols = cols
         self.csv = assert(io.open(self.csv_path, "a"))
       else
-        self.csv_headerless = true                            -- an empty file: start it afresh
+        headerless = true                                     -- start it afresh
       end
     end
     if not self.csv then
@@ -250,7 +251,7 @@ return function(cil)
         return a < b
       end)
       self.csv_cols = keys
-      local fresh = not (self.resuming and exists(self.csv_path)) or self.csv_headerless
+      local fresh = not (self.resuming and exists(self.csv_path)) or headerless
       self.csv = assert(io.open(self.csv_path, fresh and "w" or "a"))
       if fresh then self.csv:write(table.concat(keys, ","), "\n") end
     end
