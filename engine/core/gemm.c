@@ -8,10 +8,10 @@
  *
  * Layout (row-major, BLAS semantics): C[m,n] = alpha op(A)[m,k] op(B)[k,n] + beta C, beta = 0
  * overwrites C without reading it. Blocking: op(B) is packed per KC x NC block into NR-wide column
- * panels (or read in place: rows of B up to 512 wide that hold whole panels); op(A) is read where it is when a block's rows come in whole MR-high panels (the micro-kernel
- * broadcasts A's elements one at a time either way, so packing A buys nothing there and costs a pass) and is
- * packed per MC x KC block into MR-high row panels only for a ragged edge (zero padded); an MR x NR
- * micro-kernel keeps the tile in 16 zmm registers. Every element of C is summed over k in the same
+ * panels, or read where it lies when its rows are at most 512 wide and hold whole panels. op(A) is read
+ * where it lies when a block's rows come in whole MR-high panels (the micro-kernel broadcasts A's
+ * elements one at a time either way, so packing buys nothing there); only a ragged block is packed per
+ * MC x KC into MR-high row panels (zero padded). An MR x NR micro-kernel keeps the tile in 16 zmm registers. Every element of C is summed over k in the same
  * order whatever the row range a thread is given, so splitting rows across threads keeps the bits. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -183,32 +183,30 @@ int cil_gemm_own(int ta, int tb, int m, int n, int k, float alpha, const float *
        * and a SAC update 3-5 %; from 1024 columns on, the strided panel loses to the packed one */
       int binp = !tb && nc % NR == 0 && ldb <= 512;
       if (!binp) pack_b(tb, kc, nc, B, ldb, p0, j0, g_pb);
-      size_t bps = binp ? (size_t)ldb : NR;
-      const float *b0 = binp ? B + (size_t)p0 * ldb + j0 : g_pb; /* panel jp starts at b0 + jp * (binp ? 1 : kc) */
-      size_t bstep = binp ? 1 : (size_t)kc;
+      /* panel jp starts at b0 + jp * bstep; its row p is bps floats after row p - 1 */
+      const float *b0 = binp ? B + (size_t)p0 * ldb + j0 : g_pb;
+      size_t bps = binp ? (size_t)ldb : NR, bstep = binp ? 1 : (size_t)kc;
       for (int i0 = 0; i0 < m; i0 += MC) {
         int mc = m - i0 < MC ? m - i0 : MC;
         float *cb = C + (size_t)i0 * ldc + j0;
-        if (mc % MR == 0) { /* full panels: read op(A) where it is (the same sums; packing cost ~2% of SAC) */
-          const float *ab = ta ? A + (size_t)p0 * lda + i0 : A + (size_t)i0 * lda + p0;
-          for (int jp = 0; jp < nc; jp += NR) {
-            int nr = nc - jp < NR ? nc - jp : NR;
-            const float *bp = b0 + jp * bstep, *bj = bs ? bs + jp : NULL;
-            for (int ip = 0; ip < mc; ip += MR) {
-              float *cp = cb + (size_t)ip * ldc + jp;
-              if (ta)
-                micro(kc, ab + ip, 1, (size_t)lda, bp, bps, cp, ldc, MR, nr, alpha, bt, bj);
-              else
-                micro(kc, ab + (size_t)ip * lda, (size_t)lda, 1, bp, bps, cp, ldc, MR, nr, alpha, bt, bj);
-            }
+        /* whole panels: op(A) where it lies (the same sums as packed); a ragged block is packed */
+        int ainp = mc % MR == 0;
+        const float *ab = ta ? A + (size_t)p0 * lda + i0 : A + (size_t)i0 * lda + p0;
+        if (!ainp) pack_a(ta, mc, kc, A, lda, i0, p0, g_pa);
+        for (int jp = 0; jp < nc; jp += NR) {
+          int nr = nc - jp < NR ? nc - jp : NR;
+          const float *bp = b0 + jp * bstep, *bj = bs ? bs + jp : NULL;
+          for (int ip = 0; ip < mc; ip += MR) {
+            float *cp = cb + (size_t)ip * ldc + jp;
+            if (!ainp) /* three call sites: constant strides let each inlined copy specialize */
+              micro(kc, g_pa + (size_t)ip * kc, 1, MR, bp, bps, cp, ldc, mc - ip < MR ? mc - ip : MR, nr, alpha,
+                    bt, bj);
+            else if (ta)
+              micro(kc, ab + ip, 1, (size_t)lda, bp, bps, cp, ldc, MR, nr, alpha, bt, bj);
+            else
+              micro(kc, ab + (size_t)ip * lda, (size_t)lda, 1, bp, bps, cp, ldc, MR, nr, alpha, bt, bj);
           }
-          continue;
         }
-        pack_a(ta, mc, kc, A, lda, i0, p0, g_pa);
-        for (int jp = 0; jp < nc; jp += NR)
-          for (int ip = 0; ip < mc; ip += MR)
-            micro(kc, g_pa + (size_t)ip * kc, 1, MR, b0 + jp * bstep, bps, cb + (size_t)ip * ldc + jp, ldc,
-                  mc - ip < MR ? mc - ip : MR, nc - jp < NR ? nc - jp : NR, alpha, bt, bs ? bs + jp : NULL);
       }
     }
   }

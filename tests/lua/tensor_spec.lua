@@ -119,6 +119,25 @@ describe("ops", function()
     assert.is_true(all_close(cil.tensor{0.5}:atanh(), {0.5493061}))
     assert.is_true(all_close(cil.where(x:gt(0), x, 10), {10, 10, 2}))
   end)
+  it("silu and its gradient match the closed form over a long vector (vector body, ragged tail, extremes)", function()
+    local xs = {-100, -88.5, -30, 30, 88.5, 100, 0}
+    for i = 1, 1000 do xs[#xs + 1] = -12 + 24 * (i - 1) / 999 end -- 1007 values: not a multiple of 16
+    local x = cil.param(cil.tensor(xs))
+    local y = x:silu()
+    y:backward(cil.ones(#xs))
+    local worst_y, worst_g = 0, 0
+    for i, v in ipairs(xs) do
+      local s = 1 / (1 + math.exp(-v))
+      local ey, eg = v * s, s * (1 + v * (1 - s))
+      worst_y = math.max(worst_y, math.abs(y[i] - ey) / math.max(math.abs(ey), 1e-6))
+      worst_g = math.max(worst_g, math.abs(x.grad[i] - eg) / math.max(math.abs(eg), 1e-6))
+    end
+    assert.is_true(worst_y < 1e-5, "silu relative error " .. worst_y)
+    assert.is_true(worst_g < 1e-5, "silu' relative error " .. worst_g)
+    local n = cil.tensor{0 / 0, -math.huge}:silu()
+    assert.is_true(n[1] ~= n[1])   -- NaN stays NaN
+    assert.are.equal(-math.huge, n[2]) -- exp's argument is capped, so -inf / (1 + finite): -inf, as the scalar kernel
+  end)
   it("max gradient splits ties evenly (the gradient penalty's inf-norm)", function()
     local x = cil.param(cil.tensor{{1, 3, 3}})
     x:abs():max(2):sum():backward()
