@@ -20,6 +20,13 @@ return function(cil)
       timeouts = cil.persistent(cfg.buffer_size),                -- for the D4RL-layout export
       S = {step = 0, ep_return = 0, ep_len = 0, episodes = 0, last_train_return = 0, evals = {}, env_seed = 0}},
       Loop)
+    -- D4RL's infos of every collected step (qpos, qvel before the step; log pi of the action taken),
+    -- kept while cfg.record_infos until drop_infos(): the medium-replay export carries them
+    if cfg.record_infos then
+      local nq, nv = #select(1, env:state(1)), #select(2, env:state(1))
+      L.infos = {qpos = cil.persistent(cfg.buffer_size, nq), qvel = cil.persistent(cfg.buffer_size, nv),
+        action_log_probs = cil.persistent(cfg.buffer_size)}
+    end
     return L
   end
 
@@ -46,9 +53,15 @@ return function(cil)
     end
     local function save_checkpoint()
       local qpos, qvel = env:state(1)
+      local infos                                        -- only the rows collected so far
+      if L.infos then
+        local n = L.buffer:size()
+        infos = {}
+        for k, v in pairs(L.infos) do infos[k] = v:narrow(1, 1, math.max(n, 1)) end
+      end
       cil.checkpoint.save(run:checkpoint_path(), {state = S, learner = o.extra_state(),
         buffer = L.buffer, timeouts = L.timeouts, rng = rng:state(), env = {qpos = qpos, qvel = qvel},
-        config = cfg})
+        infos = infos, config = cfg})
     end
 
     local obs
@@ -59,6 +72,11 @@ return function(cil)
       o.load_extra(ck.learner or {sac = ck.sac, medium_saved = ck.state.medium_saved})
       L.buffer = ck.buffer
       L.timeouts:copy_(ck.timeouts)
+      if L.infos and ck.infos then
+        for k, v in pairs(L.infos) do v:narrow(1, 1, ck.infos[k]:shape()[1]):copy_(ck.infos[k]) end
+      elseif not ck.infos then
+        L.infos = nil                                    -- dropped before this checkpoint
+      end
       rng:set_state(ck.rng)
       env:reset_one(1, S.env_seed)                 -- the same episode start, then its saved state
       env:set_state(1, ck.env.qpos, ck.env.qvel)
@@ -79,8 +97,23 @@ return function(cil)
       cil.reset()
       local a
       local c0 = clock()
-      if t + 1 < cfg.update_after then a = cil.uniform(rng, -1, 1, 1, A)
-      else a = o.actor(obs):sample(rng) end
+      local logp
+      if t + 1 < cfg.update_after then
+        a = cil.uniform(rng, -1, 1, 1, A)
+        logp = -A * math.log(2)                          -- the uniform density on [-1, 1]^A
+      else
+        local d = cil.no_grad(function() return o.actor(obs) end)
+        a = d:sample(rng)
+        if L.infos then logp = cil.no_grad(function() return d:log_prob(a) end)[1] end
+      end
+      if L.infos then
+        local i, qpos, qvel = L.buffer:size() + 1, env:qpos(1), env:qvel(1)
+        if i <= cfg.buffer_size then
+          L.infos.qpos:narrow(1, i, 1):copy_(qpos:reshape(1, -1))
+          L.infos.qvel:narrow(1, i, 1):copy_(qvel:reshape(1, -1))
+          L.infos.action_log_probs[i] = logp
+        end
+      end
       local c1 = clock()
       local obs2, r, term = env:step(a)
       local c2 = clock()
@@ -115,7 +148,10 @@ return function(cil)
         if o.on_eval then o.on_eval(mean, S) end
       end
       S.step = t + 1
-      if S.step % cfg.checkpoint_every == 0 or S.step == T then save_checkpoint() end
+      if S.step % cfg.checkpoint_every == 0 or S.step == T then
+        save_checkpoint()
+        if o.on_checkpoint then o.on_checkpoint(S) end
+      end
       run:progress(S.step, T, string.format("train return %.1f | last eval %s", S.last_train_return,
         S.last_eval and string.format("%.1f", S.last_eval) or "-"))
     end
@@ -132,18 +168,27 @@ return function(cil)
     return L
   end
 
-  -- every transition so far, in the D4RL layout (the buffer must not have wrapped)
+  -- every transition so far, in the D4RL layout (the buffer must not have wrapped), with the
+  -- recorded infos (qpos, qvel, action_log_probs) while they are kept
   function Loop:export_d4rl(path, metadata)
     local L = self
     local n = L.buffer:size()
     local rows = L.buffer:rows(1, n)
+    local infos
+    if L.infos then
+      infos = {}
+      for k, v in pairs(L.infos) do infos[k] = v:narrow(1, 1, n) end
+    end
     cil.data.save_d4rl(path, {
       observations = rows.obs, actions = rows.act, rewards = rows.rew:reshape(n),
       next_observations = rows.next_obs, terminals = rows.done:reshape(n),
-      timeouts = L.timeouts:narrow(1, 1, n), metadata = metadata,
+      timeouts = L.timeouts:narrow(1, 1, n), infos = infos, metadata = metadata,
     })
     return n
   end
+
+  -- stop recording infos (after the medium-replay export) and free them
+  function Loop:drop_infos() self.infos = nil end
 
   return online
 end

@@ -370,27 +370,31 @@ return function(cil)
   run.Run = Run
 
   ---------------------------------------------------------------------------- evaluation
-  -- Run `episodes` deterministic episodes (action tanh(mu)) on a vectorized env, all at once;
-  -- obs_fn optionally normalizes observations. Returns a list of undiscounted returns.
-  function run.evaluate(env, actor, obs_fn)
+  -- Run one episode per env of a vectorized env, all at once; obs_fn optionally normalizes
+  -- observations. Actions are the deterministic tanh(mu), or samples of the policy when opts.rng is
+  -- given (then opts.seed, if given, reseeds the envs' starts). Returns the list of undiscounted
+  -- returns and the number of episodes that ended by termination (a fall) before the time limit.
+  function run.evaluate(env, actor, obs_fn, opts)
     local N = env.num_envs
-    local obs = env:reset()
-    local ret, done, left = {}, {}, N
+    local rng = opts and opts.rng
+    local obs = env:reset(opts and opts.seed)
+    local ret, done, left, falls = {}, {}, N, 0
     for i = 1, N do ret[i], done[i] = 0, false end
     while left > 0 do
       cil.reset()
       local o = obs_fn and obs_fn(obs) or obs
-      local a = actor:act_deterministic(o)
+      local a = rng and cil.no_grad(function() return actor(o):sample(rng) end) or actor:act_deterministic(o)
       local o2, r, term, trunc = env:step(a)
       for i = 1, N do
         if not done[i] then
           ret[i] = ret[i] + r[i]
+          if term[i] > 0 then falls = falls + 1 end
           if term[i] > 0 or trunc[i] > 0 then done[i] = true; left = left - 1 end
         end
       end
       obs = o2
     end
-    return ret
+    return ret, falls
   end
 
   -- interquartile mean (mean of the middle 50 %, scipy trim_mean(x, 0.25)) and std

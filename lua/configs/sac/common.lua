@@ -14,11 +14,13 @@ return {
   eval_episodes = 1,
   -- run experience
   checkpoint_every = 20000, print_every_s = 10,
-  -- data products (protocol.md): save the buffer as medium-replay the first time the evaluation
-  -- return reaches medium_return (0 = never); write data/<env>/ files there
-  medium_return = 0, data_dir = "",
+  -- data products (protocol.md, lua/algorithms/sac.lua): medium_level is D4RL's medium-v2 return
+  -- (0 = no medium-replay export); sampled-action episodes of the medium screen and check, and of
+  -- the measurement of each checkpoint's actor (0 = keep no actors); data_dir: where the medium
+  -- files go ("" = RUN_DIR/data)
+  medium_level = 0, medium_screen = 10, medium_episodes = 50, expert_episodes = 50, data_dir = "",
   presets = {
     -- a few minutes on one core: shows learning, never reported as a result
-    quick = {epochs = 25, update_after = 1000, checkpoint_every = 5000, eval_episodes = 3},
+    quick = {epochs = 25, update_after = 1000, checkpoint_every = 5000, eval_episodes = 3, expert_episodes = 10},
   },
 }

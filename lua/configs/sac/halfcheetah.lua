@@ -1,1 +1,1 @@
-return {env = "halfcheetah", medium_return = 3000}
+return {env = "halfcheetah", medium_level = 4770}

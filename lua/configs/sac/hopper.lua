@@ -1,1 +1,1 @@
-return {env = "hopper", medium_return = 1000}
+return {env = "hopper", medium_level = 1422}

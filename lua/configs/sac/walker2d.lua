@@ -1,1 +1,1 @@
-return {env = "walker2d", medium_return = 1200}
+return {env = "walker2d", medium_level = 2852}
