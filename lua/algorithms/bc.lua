@@ -61,7 +61,7 @@ while S.step < T do
   loss_value = loss:item()
   S.step = S.step + 1
   if S.step % cfg.steps_per_epoch == 0 then
-    local returns = cil.run.evaluate(env, actor, normalize)
+    local returns = cil.run.evaluate(env, actor, normalize, cil.run.eval_seed(cfg, S.step))
     local m = 0
     for _, R in ipairs(returns) do S.evals[#S.evals + 1] = R; m = m + R / #returns end
     local tl, tm = probe(train)

@@ -136,7 +136,7 @@ return function(cil)
       end
       if t + 1 > cfg.update_after and (t + 1 - cfg.update_after) % cfg.steps_per_epoch == 0 then
         local c4 = clock()
-        local returns = cil.run.evaluate(L.eval_env, o.actor, o.eval_obs)
+        local returns = cil.run.evaluate(L.eval_env, o.actor, o.eval_obs, cil.run.eval_seed(cfg, t + 1))
         spent.eval = spent.eval + (clock() - c4)
         local mean = 0
         for _, R in ipairs(returns) do S.evals[#S.evals + 1] = R; mean = mean + R / #returns end

@@ -372,9 +372,10 @@ return function(cil)
   ---------------------------------------------------------------------------- evaluation
   -- Run one episode per env of a vectorized env, all at once; obs_fn optionally normalizes
   -- observations. Actions are the deterministic tanh(mu), or samples of the policy when opts.rng is
-  -- given (then opts.seed, if given, reseeds the envs' starts). Returns the list of undiscounted
+  -- given; opts.seed (or opts itself, a number) reseeds the envs' starts. Returns the list of undiscounted
   -- returns and the number of episodes that ended by termination (a fall) before the time limit.
   function run.evaluate(env, actor, obs_fn, opts)
+    opts = type(opts) == "number" and {seed = opts} or opts
     local N = env.num_envs
     local rng = opts and opts.rng
     local obs = env:reset(opts and opts.seed)
@@ -396,6 +397,10 @@ return function(cil)
     end
     return ret, falls
   end
+
+  -- The seed of the evaluation after training step `step`: evaluations depend on the step alone,
+  -- never on earlier evaluations, so a resumed run evaluates exactly as an uninterrupted one.
+  function run.eval_seed(cfg, step) return (cfg.seed + 100003) * 1000003 + step end
 
   -- interquartile mean (mean of the middle 50 %, scipy trim_mean(x, 0.25)) and std
   function run.iqm_std(xs)
