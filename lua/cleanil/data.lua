@@ -136,6 +136,51 @@ return function(cil)
     return out
   end
 
+  -- Does a dataset come from task `env`? Its dimensions must fit, and the simulator must explain its
+  -- rows: for up to `rows` transitions that did not end an episode, the state is rebuilt from the
+  -- observation (these tasks leave only the x position out, which their dynamics do not depend on;
+  -- rows whose velocities are clipped in the observation are skipped),
+  -- the recorded action is applied, and the next observation must match the recorded one (mean
+  -- |difference| below 1e-2; a file of another task misses by O(1)). Raises a clear error otherwise.
+  function data.check_task(d, env, what, rows)
+    what = what or "dataset"
+    local spec = cil.env.spec(env)
+    local O, A = d.observations:size(2), d.actions:size(2)
+    if O ~= spec.obs_dim or A ~= spec.act_dim then
+      error(("%s: observations %d and actions %d wide, but %s has %d and %d: a file of another task?"):format(
+        what, O, A, env, spec.obs_dim, spec.act_dim), 0)
+    end
+    if not d.next_observations then return true end
+    local sim = cil.env.make(env, {num_envs = 1, seed = 0})
+    local nq = #sim:state(1)
+    local n, want, checked, err = data.num_rows(d), rows or 20, 0, 0
+    local ends = cil.maximum(d.terminals, d.timeouts):totable()
+    local stride = math.max(1, n // want)
+    for i = 1, n, stride do
+      local o = ends[i] == 0 and checked < want and d.observations[i]:totable()
+      local clipped = false                      -- hopper and walker2d clip velocities at +-10
+      for j = nq, o and O or 0 do if math.abs(o[j]) >= 9.99 then clipped = true end end
+      if o and not clipped then
+        local a, o2 = d.actions:narrow(1, i, 1), d.next_observations[i]:totable()
+        local qpos, qvel = {0}, {}
+        for j = 1, nq - 1 do qpos[j + 1] = o[j] end
+        for j = nq, O do qvel[#qvel + 1] = o[j] end
+        sim:reset_one(1)
+        sim:set_state(1, qpos, qvel)
+        local got = sim:step(a)[1]:totable()
+        local e = 0
+        for j = 1, O do e = e + math.abs(got[j] - o2[j]) / O end
+        err, checked = err + e, checked + 1
+      end
+    end
+    sim:close()
+    if checked > 0 and err / checked > 1e-2 then
+      error(("%s: its transitions do not follow %s's dynamics (mean |next obs - simulated| = %.3g over %d rows): a file of another task?"):format(
+        what, env, err / checked, checked), 0)
+    end
+    return true
+  end
+
   -- a replay buffer holding a dataset's rows (capacity defaults to N)
   function data.to_buffer(d, capacity)
     local n = data.num_rows(d)

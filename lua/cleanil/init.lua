@@ -12,6 +12,7 @@ cil.run = require("cleanil.run")(cil)
 cil.online = require("cleanil.online")(cil)
 require("cleanil.reward")(cil)
 require("cleanil.dynamics")(cil)
+require("cleanil.rollout")(cil)
 require("cleanil.policy")(cil)
 
 cil.root = CLEANIL_LUA_DIR .. "/.."

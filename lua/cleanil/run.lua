@@ -189,7 +189,7 @@ return function(cil)
     local dir = flags.out
     if flags.resume and flags.resume ~= "" then dir = flags.resume end
     if not dir or dir == "" then
-      dir = string.format("runs/%s-%s-seed%d%s", algo, cfg.env, cfg.seed or 0,
+      dir = string.format("runs/%s-%s%s-seed%d%s", algo, cfg.env, cfg.dataset and ("-" .. cfg.dataset) or "", cfg.seed or 0,
         flags.preset and ("-" .. flags.preset) or "")
     end
     self.dir = dir
