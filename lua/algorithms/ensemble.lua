@@ -20,7 +20,7 @@ if not (cfg.lr > 0 and cfg.lr < math.huge) then error("ensemble: --lr must be a 
 if not (cfg.eval_ratio > 0 and cfg.eval_ratio < 1) then error("ensemble: --eval_ratio must lie in (0, 1)", 0) end
 
 -- data (§3.5)
-local tpath = cfg.transition_path ~= "" and cfg.transition_path or cil.data_path(cfg.env, cfg.dataset .. ".h5")
+local tpath = cfg.transition_path ~= "" and cfg.transition_path or cil.shipped.path(cfg.env, cfg.dataset)
 local epath = cfg.expert_path ~= "" and cfg.expert_path or cil.data_path(cfg.env, "expert.h5")
 local trans = cil.data.load_d4rl(tpath)
 cil.data.check_task(trans, cfg.env, tpath)

@@ -14,6 +14,7 @@ require("cleanil.reward")(cil)
 require("cleanil.dynamics")(cil)
 require("cleanil.rollout")(cil)
 require("cleanil.policy")(cil)
+require("cleanil.shipped")(cil)
 
 cil.root = CLEANIL_LUA_DIR .. "/.."
 -- path of a shipped data file: data/<env>/<file>

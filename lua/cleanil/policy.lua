@@ -55,5 +55,85 @@ return function(cil)
     return returns
   end
 
+  -- Vectorized collection of `opts.rows` transitions (as D4RL's medium-v2 / expert-v2 files): opts.envs
+  -- envs step together; env i starts each episode with seed rng:random(2^31 - 1) of cil.rng(opts.seed)
+  -- (drawn in env order whenever envs need a new episode); actions are sampled from the policy.
+  -- Episodes are written whole in the order they end; the file is cut at exactly `rows` rows, so its
+  -- last episode may be unfinished (no terminal, no timeout), as in D4RL's files. Returns a dataset
+  -- table (infos/qpos, qvel before each step, action_log_probs) and the returns of its complete episodes.
+  function policy.collect(p, opts)
+    local R, N = opts.rows, opts.envs or 100
+    if math.type(R) ~= "integer" or R < 1 then error("policy.collect: rows must be a positive integer", 2) end
+    local rng = cil.rng(opts.seed or 1)
+    local env = cil.env.make(p.env, {num_envs = N, seed = opts.seed or 1})
+    local O, A = p.spec.obs_dim, p.spec.act_dim
+    for i = 1, N do env:reset_one(i, rng:random(2 ^ 31 - 1)) end
+    local obs = env:observation():persist()
+    local steps = {}                                          -- per step: persistent [N, *] columns
+    local open = {}                                           -- per env: step index its episode began at
+    for i = 1, N do open[i] = 1 end
+    local episodes, done_rows, returns, ret = {}, 0, {}, {}
+    for i = 1, N do ret[i] = 0 end
+    local t, shown = 0, nil
+    while done_rows < R do
+      t = t + 1
+      cil.reset()
+      local qpos, qvel = {}, {}
+      for i = 1, N do qpos[i] = env:qpos(i):reshape(1, -1); qvel[i] = env:qvel(i):reshape(1, -1) end
+      local d = cil.no_grad(function() return p.actor(p.input(obs)) end)
+      local a = d:sample(rng)
+      local logp = cil.no_grad(function() return d:log_prob(a) end)
+      local o2, r, term, trunc = env:step(a)
+      steps[t] = {obs = obs, act = a:persist(), rew = r:persist(), next_obs = o2:persist(), term = term:persist(),
+        tout = (trunc * (1 - term)):persist(), qpos = cil.cat(qpos, 1):persist(), qvel = cil.cat(qvel, 1):persist(),
+        logp = logp:persist()}
+      local rr, tt, tr = r:totable(), term:totable(), trunc:totable()
+      local reset = false
+      for i = 1, N do
+        ret[i] = ret[i] + rr[i]
+        if tt[i] > 0 or tr[i] > 0 then
+          episodes[#episodes + 1] = {env = i, first = open[i], last = t}
+          done_rows = done_rows + (t - open[i] + 1)
+          returns[#returns + 1] = ret[i]
+          ret[i], open[i] = 0, t + 1
+          env:reset_one(i, rng:random(2 ^ 31 - 1))
+          reset = true
+        end
+      end
+      obs = reset and env:observation():persist() or steps[t].next_obs
+      if opts.progress and (done_rows >= R or cil.sys.clock() - (shown or 0) > 2) then
+        shown = cil.sys.clock()
+        io.write(string.format("\r%s: %d/%d rows", p.env, math.min(done_rows, R), R)); io.flush()
+      end
+    end
+    if opts.progress then print() end
+    -- gather the episodes' rows (step-major storage: row (t - 1) * N + i) in completion order
+    local idx, n = {}, 0
+    for _, e in ipairs(episodes) do
+      for s = e.first, e.last do
+        if n < R then n = n + 1; idx[n] = (s - 1) * N + e.env end
+      end
+    end
+    local function column(k)
+      local parts = {}
+      for s = 1, t do parts[s] = steps[s][k] end
+      local all = cil.cat(parts, 1)
+      return cil.data.take(all:dim() == 1 and all:reshape(-1, 1) or all, idx)
+    end
+    local function flat(k) local c = column(k); return c:reshape(c:size(1)):persist() end
+    local out = {observations = column("obs"), actions = column("act"), rewards = flat("rew"),
+      next_observations = column("next_obs"), terminals = flat("term"), timeouts = flat("tout"),
+      infos = {qpos = column("qpos"), qvel = column("qvel"), action_log_probs = flat("logp")}}
+    -- the episodes cut by the row limit are not complete
+    local complete = {}
+    local acc = 0
+    for k, e in ipairs(episodes) do
+      acc = acc + (e.last - e.first + 1)
+      if acc <= R then complete[#complete + 1] = returns[k] end
+    end
+    cil.reset()
+    return out, complete
+  end
+
   cil.policy = policy
 end

@@ -1,0 +1,86 @@
+-- Shipped data that is made on first use. data/<env>/medium_expert.h5 (D4RL's *-medium-expert-v2:
+-- the medium policy's data followed by the expert's, 1M rows each) is ≈ 200 MB, too large for the
+-- repository, so it is generated from the shipped medium_policy.h5 and expert_policy.h5 with a fixed
+-- seed (a few minutes of vectorized rollouts) and checked against the figures recorded when the
+-- shipped version was made (data/<env>/medium_expert.lua): rows exactly, episodes and mean returns
+-- within tolerances (float results, and so the episodes, differ between CPUs).
+return function(cil)
+  local shipped = {}
+  shipped.ME_ROWS, shipped.ME_SEED, shipped.ME_ENVS = 1000000, 7, 100
+
+  local function record_path(env) return cil.data_path(env, "medium_expert.lua") end
+  function shipped.medium_expert_record(env)
+    local chunk = loadfile(record_path(env), "t", {})
+    return chunk and chunk() or nil
+  end
+
+  -- summary of one part: episodes (complete), mean and std of their returns
+  local function summary(rets)
+    local m, s = cil.run.mean_std(rets)
+    return {episodes = #rets, return_mean = m, return_std = s}
+  end
+
+  -- make the medium-expert file at `out` (opts.rows per part, opts.seed, opts.envs, opts.progress);
+  -- returns the figures to record or compare
+  function shipped.make_medium_expert(env, out, opts)
+    opts = opts or {}
+    local rows, seed = opts.rows or shipped.ME_ROWS, opts.seed or shipped.ME_SEED
+    local parts, figures = {}, {rows_per_part = rows, seed = seed, envs = opts.envs or shipped.ME_ENVS}
+    for k, name in ipairs({"medium", "expert"}) do
+      local p = cil.policy.load(cil.data_path(env, name .. "_policy.h5"), env)
+      local d, rets = cil.policy.collect(p, {rows = rows, envs = figures.envs, seed = seed + k - 1, progress = opts.progress})
+      parts[k], figures[name] = d, summary(rets)
+    end
+    local d = cil.data.combine(parts[1], parts[2])
+    d.metadata = {algorithm = "SAC", source = ("cleanil tools/medium_expert.lua --env=%s --rows=%d --seed=%d"):format(env, rows, seed),
+      policies = "data/" .. env .. "/medium_policy.h5 then data/" .. env .. "/expert_policy.h5"}
+    local dir = out:match("^(.*)/[^/]*$")
+    if dir then cil.run.mkdir_p(dir) end
+    cil.data.save_d4rl(out, d)
+    figures.rows = cil.data.num_rows(d)
+    return figures
+  end
+
+  -- compare figures with the record: rows exactly; episodes within 3 %; each part's mean return
+  -- within 5 standard errors of the recorded one
+  function shipped.check_medium_expert(env, figures, record)
+    record = record or shipped.medium_expert_record(env)
+    if not record then return true end
+    if figures.rows ~= record.rows then
+      return false, ("%d rows, the record says %d"):format(figures.rows, record.rows)
+    end
+    for _, name in ipairs({"medium", "expert"}) do
+      local got, want = figures[name], record[name]
+      if math.abs(got.episodes - want.episodes) > 0.03 * want.episodes + 1 then
+        return false, ("%s part: %d episodes, the record says %d"):format(name, got.episodes, want.episodes)
+      end
+      local tol = 5 * want.return_std / math.sqrt(math.max(want.episodes, 1))
+      if math.abs(got.return_mean - want.return_mean) > tol then
+        return false, ("%s part: mean return %.1f, the record says %.1f (tolerance %.1f)"):format(name,
+          got.return_mean, want.return_mean, tol)
+      end
+    end
+    return true
+  end
+
+  -- path of data/<env>/<name>.h5, making medium_expert on first use
+  function shipped.path(env, name)
+    local path = cil.data_path(env, name .. ".h5")
+    if name ~= "medium_expert" or cil.run.exists(path) then return path end
+    local record = shipped.medium_expert_record(env)
+    print(("[data] %s does not exist yet: making it from the shipped medium and expert policies (%s rows each, a few minutes)"):format(
+      path, record and record.rows_per_part or shipped.ME_ROWS))
+    local tmp = path .. ".partial"
+    local figures = shipped.make_medium_expert(env, tmp, {rows = record and record.rows_per_part,
+      seed = record and record.seed, envs = record and record.envs, progress = true})
+    local ok, why = shipped.check_medium_expert(env, figures, record)
+    if not ok then
+      os.remove(tmp)
+      error(("[data] the generated %s does not match its record (%s): the shipped policies or the simulator differ"):format(path, why), 0)
+    end
+    assert(os.rename(tmp, path))
+    return path
+  end
+
+  cil.shipped = shipped
+end
