@@ -6,6 +6,9 @@
 local cil = require "cleanil"
 local cfg, run, rng = cil.run.begin("gail", arg, "adversarial imitation learning with a SAC policy")
 if not cfg then return end -- --help
+if math.type(cfg.reward_steps) ~= "integer" or cfg.reward_steps < 0 then
+  error("gail: --reward_steps must be a whole number >= 0 (0 = a fixed reward, never trained)", 0)
+end
 local spec = cil.env.spec(cfg.env)
 local O, A = spec.obs_dim, spec.act_dim
 
@@ -26,23 +29,26 @@ local function reward_step()
   local gp, gnorm = cil.gradient_penalty(reward, xe, xp, cfg.grad_target, rng)
   local l2 = cil.l2(reward_params)
   local re, rp = reward(xe), reward(xp)
-  local loss = -(re:mean() - rp:mean()) + gp * cfg.grad_penalty + l2 * cfg.l2_penalty
+  local adv = -(re:mean() - rp:mean())
+  local loss = adv + gp * cfg.grad_penalty + l2 * cfg.l2_penalty
   reward_opt:zero_grad()
   loss:backward({inputs = reward_params})
   cil.optim.clip_grad_norm(reward_params, cfg.grad_clip)
   reward_opt:step()
-  return {reward_loss = loss:item(), grad_penalty = gp:item(), grad_norm = gnorm:item(), l2 = l2:item(),
+  -- logged as the reference does: reward_loss is the adversarial term alone, the others beside it
+  return {reward_loss = adv:item(), reward_total_loss = loss:item(), grad_penalty = gp:item(), grad_norm = gnorm:item(), l2 = l2:item(),
     reward_abs = cil.no_grad(function() return 0.5 * (re:abs():mean():item() + rp:abs():mean():item()) end)}
 end
 
--- logged with each evaluation: how well the policy explains the expert's actions (log-likelihood, and the
--- distance of its mean action), on the first 1000 expert rows; no random draws, so training is unchanged
-local probe = experts:rows(1, math.min(1000, experts:size()))
-probe = {obs = probe.obs:persist(), act = probe.act:persist()}
-local function expert_fit()
+-- logged with each evaluation (algorithms.md §2.9): how well the policy explains the expert's actions on
+-- 1000 expert rows sampled afresh: mean log pi(a|o) and mean |a_sample - a|. Its draws come from a
+-- generator seeded by the step, never from the training one, so training is unchanged
+local function expert_fit(step)
+  local g = cil.rng(cil.run.eval_seed(cfg, step) + 17)
+  local b = experts:sample(1000, g)
   return cil.no_grad(function()
-    local pi = sac.actor(probe.obs)
-    return pi:log_prob(probe.act):mean():item(), (pi:mode() - probe.act):abs():mean():item()
+    local pi = sac.actor(b.obs)
+    return pi:log_prob(b.act):mean():item(), (pi:sample(g) - b.act):abs():mean():item()
   end)
 end
 
@@ -56,13 +62,13 @@ loop:train{
   actor = sac.actor,
   store_reward = function(r) return r * 0 end,                  -- the agent never sees env rewards
   learn = function()
-    local s
+    local s = {}
     for _ = 1, cfg.reward_steps do s = reward_step() end
     for k, v in pairs(policy_step()) do s[k] = v end
     return s
   end,
-  log_extra = function(s)
-    s.train_act_logp, s.train_act_mae = expert_fit()
+  log_extra = function(s, step)
+    s.train_act_logp, s.train_act_mae = expert_fit(step)
     return s
   end,
   extra_state = function()

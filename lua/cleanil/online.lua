@@ -120,9 +120,10 @@ return function(cil)
       spent.act, spent.env = spent.act + (c1 - c0), spent.env + (c2 - c1)
       S.ep_return, S.ep_len = S.ep_return + r[1], S.ep_len + 1
       local stored_r = o.store_reward and o.store_reward(r) or r
+      local slot = L.buffer:pos()                        -- the ring slot this row goes to (1-based)
       L.buffer:add(obs, a, stored_r:reshape(1, 1), obs2, term:reshape(1, 1))
       local timeout = S.ep_len >= cfg.max_episode_steps  -- our own count: survives a resume
-      L.timeouts[L.buffer:size()] = (timeout and term[1] == 0) and 1 or 0
+      L.timeouts[slot] = (timeout and term[1] == 0) and 1 or 0
       if term[1] > 0 or timeout then
         S.episodes, S.last_train_return = S.episodes + 1, S.ep_return
         obs = new_episode()
@@ -142,7 +143,7 @@ return function(cil)
         for _, R in ipairs(returns) do S.evals[#S.evals + 1] = R; mean = mean + R / #returns end
         local row = {step = t + 1, eval_return = mean, eval_score = cil.env.normalized_score(cfg.env, mean),
           train_return = S.last_train_return, episodes = S.episodes, steps_per_s = run.rate or 0}
-        for k, v in pairs(o.log_extra and o.log_extra(stats) or stats) do row[k] = v end
+        for k, v in pairs(o.log_extra and o.log_extra(stats, t + 1) or stats) do row[k] = v end
         run:log(row)
         S.last_eval = mean
         if o.on_eval then o.on_eval(mean, S) end

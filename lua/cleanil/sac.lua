@@ -85,6 +85,7 @@ return function(cil)
 
   -- one full update on a batch {obs, act, rew [B,1], next_obs, done [B,1]}; returns stats
   function SAC:update(b)
+    local alpha_used = self.alpha                           -- logged: the alpha of this step's losses
     local critic_loss = self:critic_step(b.obs, b.act, b.rew, b.next_obs, b.done)
     local actor_loss, logp = self:actor_step(b.obs)
     local alpha_loss
@@ -92,7 +93,7 @@ return function(cil)
     self.critic_target:polyak_from(self.critic, self.cfg.polyak)
     self.alpha = math.exp(self.log_alpha[1])
     return {critic_loss = critic_loss:item(), actor_loss = actor_loss:item(),
-            alpha_loss = alpha_loss and alpha_loss:item() or 0, alpha = self.alpha}
+            alpha_loss = alpha_loss and alpha_loss:item() or 0, alpha = alpha_used}
   end
 
   -- everything a checkpoint needs

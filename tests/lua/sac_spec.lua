@@ -78,13 +78,15 @@ describe("SAC update", function()
     assert.is_true(math.abs(sac.log_alpha.grad[1] + 0.7 * (mean_lp - A)) < 1e-4)
   end)
 
-  it("a full update moves the targets by polyak 0.995 and refreshes alpha", function()
+  it("a full update moves the targets by polyak 0.995, refreshes alpha and logs the alpha it used", function()
     local sac, b = setup()
     local tgt0 = sac.critic_target.layers[1].weight:clone()
     local st = sac:update(b)
     local expect = tgt0 * 0.995 + sac.critic.layers[1].weight * 0.005
     assert.is_true((sac.critic_target.layers[1].weight - expect):abs():max():item() < 1e-6)
-    assert.is_true(math.abs(st.alpha - math.exp(sac.log_alpha[1])) < 1e-7)
-    assert.is_true(st.alpha ~= 0.7)
+    assert.is_true(math.abs(sac.alpha - math.exp(sac.log_alpha[1])) < 1e-7)
+    assert.is_true(sac.alpha ~= 0.7)
+    assert.are.equal(0.7, st.alpha)                   -- the reference logs the alpha of the step
+    assert.are.equal(sac.alpha, sac:update(b).alpha)
   end)
 end)
