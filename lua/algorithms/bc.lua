@@ -6,8 +6,7 @@ local cfg, run, rng = cil.run.begin("bc", arg, "behaviour cloning from expert de
 if not cfg then return end -- --help
 
 -- data: N expert episodes, a 90/10 train/eval split, observations normalized with train stats
-local path = cfg.expert_path ~= "" and cfg.expert_path or cil.data_path(cfg.env, "expert.h5")
-local experts = cil.data.load_expert_trajs(path, cfg.num_expert_trajs, {rule = cfg.expert_rule})
+local experts = cil.data.load_experts(cil.run.expert_name(cfg), cfg.num_expert_trajs, {rule = cfg.expert_rule, env = cfg.env})
 local train, held_out = cil.data.train_test_split(experts, cfg.train_ratio, rng)
 local mean, std = cil.data.obs_stats(train.observations)
 train = cil.data.normalize_dataset(train, mean, std)
@@ -79,4 +78,4 @@ while S.step < T do
 end
 
 cil.checkpoint.save(run.dir .. "/policy.h5", {actor = actor:state_dict(), obs_mean = mean, obs_std = std, step = S.step})
-cil.run.finish(run, S.evals, path)
+cil.run.finish(run, S.evals, experts.demo_return or experts.path)

@@ -21,14 +21,12 @@ if not (cfg.eval_ratio > 0 and cfg.eval_ratio < 1) then error("ensemble: --eval_
 
 -- data (§3.5)
 local tpath = cfg.transition_path ~= "" and cfg.transition_path or cil.shipped.path(cfg.env, cfg.dataset)
-local epath = cfg.expert_path ~= "" and cfg.expert_path or cil.data_path(cfg.env, "expert.h5")
 local trans = cil.data.load_d4rl(tpath)
 cil.data.check_task(trans, cfg.env, tpath)
 if cfg.max_rows > 0 and cil.data.num_rows(trans) > cfg.max_rows then
   trans = cil.data.select(trans, cil.arange(1, cfg.max_rows + 1))
 end
-local expert = cil.data.load_expert_trajs(epath, cfg.num_expert_trajs, {rule = cfg.expert_rule})
-cil.data.check_task(expert, cfg.env, epath)
+local expert = cil.data.load_experts(cil.run.expert_name(cfg), cfg.num_expert_trajs, {rule = cfg.expert_rule, env = cfg.env})
 local all = cil.data.combine(expert, trans)
 local N = cil.data.num_rows(all)
 local obs_mean, obs_std = cil.data.obs_stats(all.observations)

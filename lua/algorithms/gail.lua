@@ -12,8 +12,8 @@ end
 local spec = cil.env.spec(cfg.env)
 local O, A = spec.obs_dim, spec.act_dim
 
-local path = cfg.expert_path ~= "" and cfg.expert_path or cil.data_path(cfg.env, "expert.h5")
-local experts = cil.data.to_buffer(cil.data.load_expert_trajs(path, cfg.num_expert_trajs, {rule = cfg.expert_rule}))
+local demos = cil.data.load_experts(cil.run.expert_name(cfg), cfg.num_expert_trajs, {rule = cfg.expert_rule, env = cfg.env})
+local experts = cil.data.to_buffer(demos)
 local sac = cil.SAC(O, A, cfg, rng)
 local reward = cil.RewardModel(O, A, {use_done = cfg.use_done, max_reward = cfg.max_reward,
   hidden = cfg.hidden, activation = cfg.activation, rng = rng})
@@ -82,4 +82,4 @@ loop:train{
 }
 
 cil.checkpoint.save(run.dir .. "/policy.h5", {actor = sac.actor:state_dict(), step = loop.S.step})
-cil.run.finish(run, loop.S.evals, path, loop)
+cil.run.finish(run, loop.S.evals, demos.demo_return or demos.path, loop)

@@ -89,6 +89,62 @@ return function(cil)
     return data.expert_trajectories(d, n, o)
   end
 
+  -- Where a dataset named on the command line lives. In order: an existing file as given; a Minari
+  -- dataset directory (its data/main_data.hdf5); a Minari id such as "mujoco/hopper/expert-v0" under
+  -- $MINARI_DATASETS_PATH or ~/.minari/datasets; a D4RL id such as "hopper-expert-v2" or
+  -- "hopper-medium-replay-v2" under $D4RL_DATASET_DIR or ~/.d4rl/datasets, whose files use
+  -- underscores (hopper_medium_replay-v2.hdf5). Raises an error naming every place it looked.
+  local function is_file(p) local f = io.open(p, "rb"); if not f then return false end
+    local ok = f:read(0) ~= nil; f:close(); return ok end
+  function data.resolve(name)
+    if type(name) ~= "string" or name == "" then error("dataset: a file name or dataset id is required", 2) end
+    local tried = {}
+    local function try(p) tried[#tried + 1] = p; return is_file(p) and p or nil end
+    local home = os.getenv("HOME") or ""
+    local hit = try(name) or try(name .. "/data/main_data.hdf5") or try(name .. "/main_data.hdf5")
+    if hit then return hit end
+    local minari = os.getenv("MINARI_DATASETS_PATH") or (home .. "/.minari/datasets")
+    hit = try(minari .. "/" .. name .. "/data/main_data.hdf5")
+    if hit then return hit end
+    local env, level, v = name:match("^(%a[%w]*)%-([%a%-]+)%-(v%d+)$")
+    if env then
+      local d4rl = os.getenv("D4RL_DATASET_DIR") or (home .. "/.d4rl/datasets")
+      hit = try(("%s/%s_%s-%s.hdf5"):format(d4rl, env, level:gsub("%-", "_"), v))
+      if hit then return hit end
+    end
+    error(("dataset '%s' not found; looked for %s"):format(name, table.concat(tried, ", ")), 2)
+  end
+
+  -- Load a dataset in the D4RL or the Minari layout, told apart by content (names as data.resolve).
+  function data.load(name, opts)
+    local path = data.resolve(name)
+    local ok, d = pcall(data.load_d4rl, path, opts)
+    if ok then return d, path end
+    local ok2, d2 = pcall(data.load_minari, path, opts)
+    if ok2 then return d2, path end
+    error(("%s is neither a D4RL file (%s) nor a Minari dataset (%s)"):format(path, tostring(d), tostring(d2)), 2)
+  end
+
+  -- Expert demonstrations for an algorithm (opts.env names the task they must come from): the
+  -- named dataset in either layout, checked against the task, then expert_trajectories with the
+  -- reference's defaults (rule "reference", rewards 0).
+  function data.load_experts(name, n, opts)
+    opts = opts or {}
+    local d, path = data.load(name, {check_finite = opts.check_finite})
+    if opts.env then data.check_task(d, opts.env, path) end
+    local o = {rule = opts.rule, allow_fewer = opts.allow_fewer, zero_rewards = opts.zero_rewards ~= false}
+    local ok, e = pcall(data.expert_trajectories, d, n, o)
+    if not ok then error(path .. ": " .. tostring(e), 0) end
+    e.path, e.demo_return = path, nil
+    local rs = data.episode_returns(d)
+    if #rs > 0 then
+      local m = 0
+      for _, r in ipairs(rs) do m = m + r / #rs end
+      e.demo_return = m              -- mean return of the file's complete episodes (demonstrator scale)
+    end
+    return e
+  end
+
   -- random permutation of all rows (the reference's "sample everything without replacement")
   function data.shuffle(d, rng)
     local n = data.num_rows(d)

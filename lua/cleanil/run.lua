@@ -423,6 +423,13 @@ return function(cil)
     return mean, n > 1 and math.sqrt(var / (n - 1)) or 0
   end
 
+  -- the demonstrations a config names (expert, or its older name expert_path; "" = the shipped file)
+  function run.expert_name(cfg)
+    if cfg.expert and cfg.expert ~= "" then return cfg.expert end
+    if cfg.expert_path and cfg.expert_path ~= "" then return cfg.expert_path end
+    return cil.data_path(cfg.env, "expert.h5")
+  end
+
   -- mean return of the complete episodes in a demonstration file (demonstrator normalization)
   function run.demo_return(path)
     local ok, d = pcall(cil.data.load_d4rl, path)
@@ -441,7 +448,11 @@ return function(cil)
     for i = math.max(1, #evals - 29), #evals do last[#last + 1] = evals[i] end
     local env = r.cfg.env
     local d4rl, demo = {}, {}
-    local demo_mean = expert_path and run.demo_return(expert_path)
+    -- expert_path: the demonstrations' mean return (a number), or a file to measure it from
+    local demo_mean = type(expert_path) == "number" and expert_path or (expert_path and run.demo_return(expert_path))
+    if expert_path and not demo_mean then
+      print(("[%s %s] no demonstrator-normalized score: %s has no complete episode to measure"):format(r.algo, r.cfg.env, tostring(expert_path)))
+    end
     for i, R in ipairs(last) do
       d4rl[i] = cil.env.normalized_score(env, R)
       if demo_mean then demo[i] = 100 * R / demo_mean end

@@ -25,12 +25,19 @@ local returns = cil.policy.rollout(p, {episodes = N, seed = tonumber(opt.seed), 
     cols.tout[n], cols.qpos[n], cols.qvel[n], cols.logp[n] = t.timeout, t.qpos, t.qvel, t.log_prob
   end})
 local mean, sd = cil.run.mean_std(returns)
+-- provenance that means something on another machine: the policy file's name (its path when given
+-- relative to the project, e.g. data/hopper/expert_policy.h5; else its base name) and its checksum
+local policy_name = (opt.policy:sub(1, 1) ~= "/" and not opt.policy:find("..", 1, true)) and opt.policy
+  or opt.policy:match("[^/]+$")
+local sh = io.popen("sha256sum '" .. opt.policy:gsub("'", "'\\''") .. "' 2>/dev/null")
+local policy_sha = sh and (sh:read("l") or ""):match("^(%x+)") or ""
+if sh then sh:close() end
 cil.run.mkdir_p(out:match("^(.*)/[^/]*$") or ".")
 cil.data.save_d4rl(out, {
   observations = cil.cat(cols.o, 1), actions = cil.cat(cols.a, 1), next_observations = cil.cat(cols.o2, 1),
   rewards = cil.tensor(cols.r), terminals = cil.tensor(cols.term), timeouts = cil.tensor(cols.tout),
   infos = {qpos = cil.cat(cols.qpos, 1), qvel = cil.cat(cols.qvel, 1), action_log_probs = cil.tensor(cols.logp)},
-  metadata = {algorithm = "SAC", policy = opt.policy, episodes = N, seed = tonumber(opt.seed),
+  metadata = {algorithm = "SAC", policy = policy_name, policy_sha256 = policy_sha, episodes = N, seed = tonumber(opt.seed),
     source = "cleanil tools/collect.lua"},
 })
 print(string.format("%s: %d episodes, %d transitions, return %.1f +- %.1f (D4RL score %.1f)", out, N, #cols.o,

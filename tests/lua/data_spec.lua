@@ -471,3 +471,74 @@ end)
 teardown(function()
   os.execute("rm -rf '" .. tmpdir .. "'")
 end)
+
+describe("datasets by name (--expert=)", function()
+  local tmp = os.tmpname()
+  os.remove(tmp)
+  os.execute("mkdir -p " .. tmp .. "/d4rl " .. tmp .. "/minari/mujoco/hopper/expert-v0/data")
+  teardown(function() os.execute("rm -rf " .. tmp) end)
+  local BIN = os.getenv("CLEANIL_BIN") or "build/cleanil"
+  local function sh(cmd)
+    local p = io.popen(cmd .. " 2>&1")
+    local out = p:read("a")
+    return out, p:close() == true
+  end
+  -- 12 real hopper episodes (the first ones of the shipped expert file) in the D4RL layout, and the
+  -- same episodes converted to Minari's layout with h5py (an independent writer)
+  setup(function()
+    local d = cil.data.load_d4rl(cil.data_path("hopper", "expert.h5"))
+    local tr = cil.data.trajectories(d)
+    local idx = cil.data.ranges_index({table.unpack(tr, 1, 12)})
+    local small = cil.data.select(d, idx)
+    small.metadata = nil
+    cil.data.save_d4rl(tmp .. "/d4rl/hopper_expert-v2.hdf5", small)
+    local py = [==[
+import h5py, numpy as np, sys
+src, dst = sys.argv[1], sys.argv[2]
+with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
+    o, a, r, o2 = f["observations"][:], f["actions"][:], f["rewards"][:], f["next_observations"][:]
+    te, to = f["terminals"][:].astype(bool), f["timeouts"][:].astype(bool)
+    ends = np.flatnonzero(te | to)
+    start = 0
+    for k, e in enumerate(ends):
+        ep = g.create_group(f"episode_{k}")
+        ep["observations"] = np.concatenate([o[start:e + 1], o2[e:e + 1]])
+        ep["actions"], ep["rewards"] = a[start:e + 1], r[start:e + 1]
+        ep["terminations"], ep["truncations"] = te[start:e + 1], to[start:e + 1]
+        ep.attrs["id"], ep.attrs["total_steps"] = k, e + 1 - start
+        start = e + 1
+]==]
+    local f = assert(io.open(tmp .. "/conv.py", "w")); f:write(py); f:close()
+    local out, ok = sh(("/usr/bin/python3 %s/conv.py %s/d4rl/hopper_expert-v2.hdf5 %s/minari/mujoco/hopper/expert-v0/data/main_data.hdf5"):format(tmp, tmp, tmp))
+    assert(ok, out)
+  end)
+
+  it("resolves D4RL and Minari ids in their stores and says where it looked", function()
+    local env = ("D4RL_DATASET_DIR=%s/d4rl MINARI_DATASETS_PATH=%s/minari "):format(tmp, tmp)
+    local code = [[local d, p = cil.data.load(arg[1]); io.write(cil.data.num_rows(d), " ", #cil.data.episode_returns(d), " ", p:match("[^/]+$"))]]
+    local f = assert(io.open(tmp .. "/load.lua", "w")); f:write(code); f:close()
+    local a, ok = sh(env .. BIN .. " " .. tmp .. "/load.lua hopper-expert-v2")
+    assert.is_true(ok, a)
+    local b, ok2 = sh(env .. BIN .. " " .. tmp .. "/load.lua mujoco/hopper/expert-v0")
+    assert.is_true(ok2, b)
+    assert.matches(" 12 hopper_expert%-v2%.hdf5$", a)
+    assert.matches(" 12 main_data%.hdf5$", b)
+    assert.are.equal(a:match("^(%d+)"), b:match("^(%d+)"))   -- the same rows either way
+    local c, ok3 = sh(env .. BIN .. " " .. tmp .. "/load.lua hopper-medium-replay-v2")
+    assert.is_false(ok3)
+    assert.matches("hopper_medium_replay%-v2%.hdf5", c)         -- underscores, as D4RL names its files
+  end)
+
+  it("BC trains from a Minari id and from a D4RL id, and refuses demonstrations of another task", function()
+    local env = ("D4RL_DATASET_DIR=%s/d4rl MINARI_DATASETS_PATH=%s/minari "):format(tmp, tmp)
+    local base = env .. BIN .. " algorithms/bc.lua --num_expert_trajs=10 --epochs=1 --steps_per_epoch=50 --checkpoint_every=50 --out=" .. tmp
+    for _, name in ipairs({"mujoco/hopper/expert-v0", "hopper-expert-v2"}) do
+      local out, ok = sh(base .. "/bc-" .. name:gsub("/", "_") .. " --env=hopper --expert=" .. name)
+      assert.is_true(ok, out)
+      assert.matches("demonstrator%-normalized", out)
+    end
+    local out, ok = sh(base .. "/bc-wrong --env=walker2d --expert=" .. cil.data_path("halfcheetah", "expert.h5"))
+    assert.is_false(ok)
+    assert.matches("do not follow walker2d's dynamics", out)
+  end)
+end)

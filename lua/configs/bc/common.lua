@@ -2,7 +2,10 @@
 return {
   seed = 0,
   threads = 1,
-  expert_path = "",         -- "" = data/<env>/expert.h5 shipped with cleanil; a D4RL *-expert-v2.hdf5 works too
+  expert = "",              -- demonstrations: "" = data/<env>/expert.h5 shipped with cleanil; or a file
+                            -- (D4RL or Minari layout), a Minari dataset directory, a Minari id
+                            -- (mujoco/hopper/expert-v0) or a D4RL id (hopper-expert-v2) in their stores
+  expert_path = "",         -- the same (older name)
   num_expert_trajs = 20, train_ratio = 0.9, expert_rule = "reference",
   hidden = {256, 256, 256}, activation = "silu",
   batch_size = 256, lr_actor = 3e-4, grad_clip = 1000, l2_penalty = 0,

@@ -5,7 +5,10 @@ return {
   -- data: `num_expert_trajs` expert episodes (rewards zeroed) + every row of data/<env>/<dataset>.h5
   dataset = "medium_replay",    -- or "medium_expert"
   transition_path = "",         -- "" = data/<env>/<dataset>.h5
-  expert_path = "",             -- "" = data/<env>/expert.h5
+  expert = "",              -- demonstrations: "" = data/<env>/expert.h5 shipped with cleanil; or a file
+                            -- (D4RL or Minari layout), a Minari dataset directory, a Minari id
+                            -- (mujoco/hopper/expert-v0) or a D4RL id (hopper-expert-v2) in their stores
+  expert_path = "",         -- the same (older name)
   num_expert_trajs = 10, expert_rule = "reference",
   -- model (§3.1)
   members = 7, elites = 5, hidden = {200, 200, 200}, activation = "silu",

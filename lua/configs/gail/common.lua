@@ -2,7 +2,10 @@
 return {
   seed = 0,
   threads = 1,
-  expert_path = "",            -- "" = data/<env>/expert.h5 shipped with cleanil (D4RL files work too)
+  expert = "",              -- demonstrations: "" = data/<env>/expert.h5 shipped with cleanil; or a file
+                            -- (D4RL or Minari layout), a Minari dataset directory, a Minari id
+                            -- (mujoco/hopper/expert-v0) or a D4RL id (hopper-expert-v2) in their stores
+  expert_path = "",         -- the same (older name)
   num_expert_trajs = 10, expert_rule = "reference",
   -- SAC solver (§2.4)
   hidden = {256, 256, 256}, activation = "silu",
