@@ -33,6 +33,17 @@ return function(cil)
     return (n - c):clamp(0):square():mean(), n:mean():detach()
   end
 
+  -- The same penalty for the E members of an ensemble f (x [E, B, in] -> [E, B, 1], e.g. DoubleQ) with
+  -- an independent beta per member: 1/E sum_e GP(f_e; x_r, x_f; c). Returns gp, mean(n).
+  function cil.gradient_penalty_members(f, E, x_real, x_fake, c, rng)
+    local B = x_real:size(1)
+    local beta = cil.rand(rng, E, B, 1)
+    local x = (x_real * beta + x_fake * (1 - beta)):detach():requires_grad_()
+    local g = cil.grad(f(x):sum(), x, {create_graph = true})
+    local n = g:abs():max(3)                                  -- [E, B]
+    return (n - c):clamp(0):square():mean(), n:mean():detach()
+  end
+
   -- l2(net) = 1/2 sum theta^2 over all parameters
   function cil.l2(params)
     local s

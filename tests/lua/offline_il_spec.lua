@@ -1,0 +1,187 @@
+-- IBC and IQ-Learn (algorithms.md §2.6, §2.7, §4.2, §4.3): the losses against hand computations, the
+-- AWR actor, the two-net gradient penalty, short learning runs and an exact resume.
+local cil = require "cleanil"
+local BIN = os.getenv("CLEANIL_BIN") or "build/cleanil"
+local tmp = os.tmpname()
+os.remove(tmp)
+os.execute("mkdir -p " .. tmp)
+
+local function sh(cmd)
+  local p = io.popen(cmd .. " 2>&1")
+  local out = p:read("a")
+  return out, p:close() == true
+end
+-- load an algorithm script's pieces (its *_TEST hook returns them instead of training)
+local function pieces(name, hook)
+  _G[hook] = true
+  local saved = _G.arg
+  _G.arg = {"--env=hopper", "--num_expert_trajs=5", "--out=" .. tmp .. "/" .. name, "--hidden=16,16"}
+  local t = dofile(CLEANIL_LUA_DIR .. "/algorithms/" .. name .. ".lua")
+  _G.arg, _G[hook] = saved, nil
+  return t
+end
+local function near(a, b, tol) return math.abs(a - b) <= tol * math.abs(b) + 1e-7 end
+
+describe("gradient penalty of a two-member ensemble", function()
+  it("is the mean over members of each member's own penalty, with its own beta", function()
+    local q = cil.nn.DoubleQ(3, {8}, {rng = cil.rng(1)})
+    local g = cil.rng(2)
+    local xr, xf = cil.randn(g, 6, 3):persist(), cil.randn(g, 6, 3):persist()
+    local r = cil.rng(5)
+    local st = r:state()
+    local gp = cil.gradient_penalty_members(q, 2, xr, xf, 0.3, r):item()
+    r:set_state(st)
+    local beta = cil.rand(r, 2, 6, 1):persist()
+    -- by hand: central differences of each member's output in each input coordinate
+    local want = 0
+    for e = 1, 2 do
+      local x = (xr * beta[e] + xf * (1 - beta[e])):persist()
+      for i = 1, 6 do
+        local best = 0
+        for j = 1, 3 do
+          local x0, h = x[i][j], 1e-2
+          x[i][j] = x0 + h; local fp = cil.no_grad(function() return q(x)[e]:sum():item() end)
+          x[i][j] = x0 - h; local fm = cil.no_grad(function() return q(x)[e]:sum():item() end)
+          x[i][j] = x0
+          best = math.max(best, math.abs(fp - fm) / (2 * h))
+        end
+        want = want + math.max(best - 0.3, 0) ^ 2 / 12
+      end
+    end
+    assert.is_true(near(gp, want, 2e-3), gp .. " vs " .. want)
+  end)
+end)
+
+describe("AWR actor", function()
+  it("noises exactly half of the rows inside the set's global range", function()
+    local a = cil.rand(cil.rng(1), 10, 3) * 1.6 - 0.8
+    local abar, mask = cil.awr.noisy_actions(a, 0.1, cil.rng(2))
+    local lo, hi = a:min():item(), a:max():item()
+    local changed = 0
+    for i = 1, 10 do
+      local moved = (abar[i] - a[i]):abs():max():item() > 0
+      assert.are.equal(mask[i][1] == 1, moved)
+      if moved then changed = changed + 1 end
+    end
+    assert.are.equal(5, changed)
+    assert.is_true(abar:min():item() >= lo and abar:max():item() <= hi)
+  end)
+  it("weights are min(exp(A / alpha), 100) and the loss is -mean(w log pi(a|o))", function()
+    local actor = cil.TanhNormalActor(3, 2, {8}, {rng = cil.rng(1)})
+    local q = cil.nn.DoubleQ(5, {8}, {rng = cil.rng(2)})
+    -- scale the critic so some weights clip
+    cil.no_grad(function() local w = q.layers[#q.layers].weight; w:copy_(w * 1000) end)
+    local o, a = cil.randn(cil.rng(3), 7, 3):persist(), (cil.rand(cil.rng(4), 7, 2) * 1.6 - 0.8):persist()
+    local r = cil.rng(9)
+    local st = r:state()
+    local loss, s = cil.awr.actor_loss(actor, q, o, a, 0.1, r)
+    r:set_state(st)
+    local ahat = actor(o):sample(r)
+    local A = (q:minq(cil.cat({o, a}, 2)) - q:minq(cil.cat({o, ahat}, 2))):totable()
+    local lp = actor(o):log_prob(a):totable()
+    local want, clipped = 0, 0
+    for i = 1, 7 do
+      local w = math.min(math.exp(A[i][1] / 0.1), 100)
+      if w == 100 then clipped = clipped + 1 end
+      want = want - w * lp[i] / 7
+    end
+    assert.is_true(clipped > 0 and clipped < 7, "the test needs clipped and unclipped weights, got " .. clipped)
+    assert.is_true(near(loss:item(), want, 1e-4), loss:item() .. " vs " .. want)
+  end)
+end)
+
+describe("IQ-Learn critic loss", function()
+  it("equals its terms computed by hand", function()
+    local P = pieces("iqlearn", "IQLEARN_TEST")
+    local g = cil.rng(3)
+    local b = {obs = cil.randn(g, 8, 11):persist(), act = (cil.rand(g, 8, 3) * 1.6 - 0.8):persist(), next_obs = cil.randn(g, 8, 11):persist()}
+    local saved = P.rng:state()
+    local loss, s = P.critic_loss(b)
+    -- replay the same draws: a~ ~ pi(o), a' ~ pi(o') with log-prob, then the GP's beta
+    local st = cil.rng(0)
+    st:set_state(saved)
+    local Q, Qt = P.critic, P.critic_target
+    local cfg = P.cfg
+    local a_pi = P.actor(b.obs):sample(st)
+    local a2, lp2 = P.actor(b.next_obs):rsample_with_log_prob(st)
+    local y = ((Qt:minq(cil.cat({b.next_obs, a2}, 2)) - lp2:reshape(-1, 1) * cfg.alpha) * cfg.gamma):totable()
+    local qe, qp = Q(cil.cat({b.obs, b.act}, 2)):totable(), Q(cil.cat({b.obs, a_pi}, 2)):totable()
+    local cd, td = 0, 0
+    for i = 1, 2 do
+      local me, mp, t = 0, 0, 0
+      for r = 1, 8 do me = me + qe[i][r][1] / 8; mp = mp + qp[i][r][1] / 8; t = t + (qe[i][r][1] - y[r][1]) ^ 2 / 8 end
+      cd, td = cd - 0.5 * (me - mp), td + 0.5 * t
+    end
+    assert.is_true(near(s.critic_cd, cd, 1e-4), s.critic_cd .. " vs " .. cd)
+    assert.is_true(near(s.critic_td, td, 1e-4), s.critic_td .. " vs " .. td)
+    local want = 0.5 * cd + 0.5 * td + 10 * s.grad_penalty
+    assert.is_true(near(loss:item(), want, 1e-5), loss:item() .. " vs " .. want)
+  end)
+end)
+
+describe("IBC energy loss", function()
+  it("is InfoNCE over the expert, one actor sample and uniform actions in the batch range", function()
+    local P = pieces("ibc", "IBC_TEST")
+    local g = cil.rng(4)
+    local b = {obs = cil.randn(g, 6, 11):persist(), act = (cil.rand(g, 6, 3) * 1.6 - 0.8):persist()}
+    local st = P.rng:state()
+    local acts = P.candidates(b.obs, b.act):persist()
+    assert.are.same({5, 6, 3}, acts:shape())
+    assert.are.equal(0, (acts[1] - b.act):abs():max():item())
+    local lo, hi = b.act:min(1):totable(), b.act:max(1):totable()
+    for k = 3, 5 do
+      for i = 1, 6 do for j = 1, 3 do
+        local v = acts[k][i][j]
+        assert.is_true(v >= lo[j] and v <= hi[j])
+      end end
+    end
+    P.rng:set_state(st)
+    local loss, s = P.energy_loss(b)
+    -- by hand from the same candidates
+    local want = 0
+    for i = 1, 6 do
+      local ls = {}
+      for k = 1, 5 do
+        ls[k] = cil.no_grad(function() return P.energy(cil.cat({b.obs:narrow(1, i, 1), acts[k]:narrow(1, i, 1)}, 2)):item() end)
+      end
+      local m = math.max(table.unpack(ls))
+      local z = 0
+      for k = 1, 5 do z = z + math.exp(ls[k] - m) end
+      want = want - (ls[1] - (m + math.log(z))) / 6
+    end
+    assert.is_true(near(s.reward_loss, want, 1e-4), s.reward_loss .. " vs " .. want)
+    assert.is_true(near(loss:item(), want + 10 * s.grad_penalty, 1e-5))
+  end)
+end)
+
+describe("short runs", function()
+  teardown(function() os.execute("rm -rf " .. tmp) end)
+  local function log(dir) return cil.run.read_log(dir .. "/log.csv") end
+  for _, algo in ipairs({"iqlearn", "ibc"}) do
+    it(algo .. " learns: held-out action log-likelihood rises", function()
+      local dir = tmp .. "/" .. algo .. "-learn"
+      local out, ok = sh(("%s algorithms/%s.lua --env=hopper --epochs=5 --steps_per_epoch=200 --eval_episodes=1 --out=%s"):format(BIN, algo, dir))
+      assert.is_true(ok, out)
+      local l = log(dir).eval_act_logp
+      assert.are.equal(5, #l)
+      assert.is_true(l[5] - l[1] > 0.25, ("eval_act_logp %.3f -> %.3f"):format(l[1], l[5]))
+      assert.is_truthy(io.open(dir .. "/policy.h5"))
+      assert.matches("demonstrator%-normalized", out)
+    end)
+  end
+  it("iqlearn: a resumed run equals the uninterrupted one", function()
+    local base = ("%s algorithms/iqlearn.lua --env=hopper --steps_per_epoch=100 --checkpoint_every=100 --eval_episodes=1"):format(BIN)
+    local out, ok = sh(base .. " --epochs=3 --out=" .. tmp .. "/iq-full")
+    assert.is_true(ok, out)
+    out, ok = sh(base .. " --epochs=2 --out=" .. tmp .. "/iq-cut")
+    assert.is_true(ok, out)
+    out, ok = sh(base .. " --epochs=3 --out=" .. tmp .. "/iq-cut --resume")
+    assert.is_true(ok, out)
+    assert.matches("resumed", out)
+    local a, b = io.open(tmp .. "/iq-full/log.csv"):read("a"), io.open(tmp .. "/iq-cut/log.csv"):read("a")
+    assert.are.equal(a, b)
+    out, ok = sh(("%s algorithms/ibc.lua --env=hopper --out=%s/iq-cut --resume"):format(BIN, tmp))
+    assert.is_false(ok)
+    assert.matches("is a checkpoint of iqlearn on hopper, not of ibc", out)
+  end)
+end)
