@@ -26,7 +26,7 @@ AVX512=0; grep -q avx512f /proc/cpuinfo && [ "$($CIL -e 'io.write(cil.sys.gemm_i
 echo "OPENBLAS_CORETYPE in this environment: ${OPENBLAS_CORETYPE:-(unset: OpenBLAS detects the CPU)}; our AVX-512 GEMM: $([ $AVX512 = 1 ] && echo yes || echo no)"
 printf "%-20s %5s %10s %10s %7s %9s %9s %9s %9s %8s\n" bench cores cleanil/s torch/s ratio ratio_obl ratio_t512 roofline own_kern vs_1core
 for pair in "mlp.lua torch_mlp.py" "bc.lua torch_bc.py" "sac.lua torch_sac.py" \
-            "ensemble.lua torch_ensemble.py" "rollout.lua torch_rollout.py" "gail.lua torch_gail.py" "gail.lua:full torch_gail.py:--full"; do
+            "ensemble.lua torch_ensemble.py" "rollout.lua torch_rollout.py" "iqlearn.lua torch_iqlearn.py" "ibc.lua torch_ibc.py" "gail.lua torch_gail.py" "gail.lua:full torch_gail.py:--full"; do
   set -- $pair
   for cores in 1 2; do
     o=$(ours_run "$1" $cores cleanil)

@@ -85,7 +85,7 @@ local function step()
   return s
 end
 
-if IBC_TEST then return {energy_loss = energy_loss, candidates = candidates, actor = actor, energy = energy, rng = rng} end
+if IBC_TEST then return {energy_loss = energy_loss, candidates = candidates, actor = actor, energy = energy, rng = rng, step = step} end
 loop:train{
   actor = actor, step = step,
   state = function() return {actor = actor:state_dict(), energy = energy:state_dict(), log_alpha = log_alpha,

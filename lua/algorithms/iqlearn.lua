@@ -59,7 +59,7 @@ local function step()
   return stats
 end
 
-if IQLEARN_TEST then return {critic_loss = critic_loss, actor = actor, critic = critic, critic_target = critic_target, cfg = cfg, rng = rng} end
+if IQLEARN_TEST then return {critic_loss = critic_loss, actor = actor, critic = critic, critic_target = critic_target, cfg = cfg, rng = rng, step = step} end
 loop:train{
   actor = actor, step = step,
   state = function() return {actor = actor:state_dict(), critic = critic:state_dict(),
