@@ -19,11 +19,14 @@ return function(cil)
     end)
   end
 
-  -- the loss and what the reference logs (advantage and weight means); critic: a DoubleQ on [o, a]
-  function awr.actor_loss(actor, critic, o, a_bar, alpha, rng)
+  -- the loss and what the reference logs (advantage and weight means); critic: a DoubleQ on
+  -- input(o, a) (default [o, a])
+  local function oa(o, a) return cil.cat({o, a}, 2) end
+  function awr.actor_loss(actor, critic, o, a_bar, alpha, rng, input)
+    input = input or oa
     local w, adv = cil.no_grad(function()
       local a_hat = actor(o):sample(rng)
-      local A = critic:minq(cil.cat({o, a_bar}, 2)) - critic:minq(cil.cat({o, a_hat}, 2))
+      local A = critic:minq(input(o, a_bar)) - critic:minq(input(o, a_hat))
       return (A / alpha):exp():clamp(nil, 100), A
     end)
     local loss = -(w * actor(o):log_prob(a_bar):reshape(-1, 1)):mean()

@@ -8,7 +8,10 @@ return function(cil)
   local Loop = {}
   Loop.__index = Loop
 
-  function offline.Loop(run, cfg, rng)
+  -- opts.transitions: a dataset of suboptimal transitions (recoil): the transition buffer is then the
+  -- expert train split and those rows, and the observation statistics come from that union
+  function offline.Loop(run, cfg, rng, opts)
+    opts = opts or {}
     for _, k in ipairs({"epochs", "steps_per_epoch", "batch_size", "num_expert_trajs", "eval_episodes", "checkpoint_every"}) do
       if math.type(cfg[k]) ~= "integer" or cfg[k] < 1 then
         error(("%s: --%s must be a positive whole number, got %s"):format(run.algo, k, tostring(cfg[k])), 0)
@@ -19,12 +22,17 @@ return function(cil)
     end
     local experts = cil.data.load_experts(cil.run.expert_name(cfg), cfg.num_expert_trajs, {rule = cfg.expert_rule, env = cfg.env})
     local train, held_out = cil.data.train_test_split(experts, cfg.train_ratio, rng)
-    local mean, std = cil.data.obs_stats(train.observations)
+    local union = opts.transitions and cil.data.combine(train, opts.transitions)
+    local mean, std = cil.data.obs_stats((union or train).observations)
     local L = setmetatable({run = run, cfg = cfg, rng = rng, experts = experts, mean = mean, std = std,
       train_data = cil.data.normalize_dataset(train, mean, std), eval_data = cil.data.normalize_dataset(held_out, mean, std),
       eval_env = cil.env.make(cfg.env, {num_envs = cfg.eval_episodes, seed = cfg.seed + 100003}),
       S = {step = 0, evals = {}}}, Loop)
     L.buffer = cil.data.to_buffer(L.train_data)                   -- rows sampled uniformly with replacement
+    if union then
+      L.transition_data = cil.data.normalize_dataset(union, mean, std)
+      L.transitions = cil.data.to_buffer(L.transition_data)
+    end
     L.normalize = function(o) return (o - mean) / std end
     return L
   end
@@ -70,6 +78,9 @@ return function(cil)
         local row = {step = S.step, eval_return = m, eval_score = cil.env.normalized_score(cfg.env, m)}
         row.train_act_logp, row.train_act_mae = offline.probe(o.actor, self.train_data, g)
         row.eval_act_logp, row.eval_act_mae = offline.probe(o.actor, self.eval_data, g)
+        if self.transition_data then
+          row.transition_act_logp, row.transition_act_mae = offline.probe(o.actor, self.transition_data, g)
+        end
         for k, v in pairs(stats) do row[k] = v end
         if o.log_extra then o.log_extra(row) end
         run:log(row)

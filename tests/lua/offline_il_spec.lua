@@ -154,10 +154,53 @@ describe("IBC energy loss", function()
   end)
 end)
 
+describe("RECOIL critic loss", function()
+  it("equals its terms computed by hand, with the absorbing flag on the next input only", function()
+    local P = pieces("recoil", "RECOIL_TEST")
+    local g = cil.rng(6)
+    local function batch(n, done)
+      return {obs = cil.randn(g, n, 11):persist(), act = (cil.rand(g, n, 3) * 1.6 - 0.8):persist(),
+        next_obs = cil.randn(g, n, 11):persist(), done = cil.tensor(done):reshape(n, 1):persist()}
+    end
+    local e, t = batch(4, {0, 0, 0, 0}), batch(4, {0, 1, 0, 1})
+    -- the input construction: x(ô, f) = [ô (1 - f), f] then a
+    local x = P.input(t.next_obs, t.act, t.done)
+    assert.are.equal(0, x[2]:narrow(1, 1, 11):abs():max():item())      -- absorbing rows: zeroed obs, flag 1
+    assert.are.equal(1, x[2][12])
+    assert.are.equal(0, (x[1]:narrow(1, 1, 11) - t.next_obs[1]):abs():max():item())
+    local saved = P.rng:state()
+    local loss, s = P.critic_loss(e, t)
+    local st = cil.rng(0)
+    st:set_state(saved)
+    local a_t = P.actor(t.obs):sample(st)
+    local o2, d = cil.cat({e.next_obs, t.next_obs}, 1), cil.cat({e.done, t.done}, 1)
+    local a2, lp2 = P.actor(o2):rsample_with_log_prob(st)
+    local y = ((P.critic_target:minq(P.input(o2, a2, d)) - lp2:reshape(-1, 1) * 0.1) * 0.99):totable()
+    local qe = P.critic(P.input(e.obs, e.act)):totable()
+    local qt = P.critic(P.input(t.obs, a_t)):totable()
+    local qd = P.critic(P.input(cil.cat({e.obs, t.obs}, 1), cil.cat({e.act, t.act}, 1))):totable()
+    local cd, td, q2, h = 0, 0, 0, 0
+    for i = 1, 2 do
+      for r = 1, 4 do
+        cd = cd - 0.5 * (qe[i][r][1] - qt[i][r][1]) / 4
+        q2 = q2 + 0.5 * (qe[i][r][1] - 200) ^ 2 / 4
+        h = h - 0.5 * math.min(qt[i][r][1], -200) / 4
+      end
+      for r = 1, 8 do td = td + 0.5 * (qd[i][r][1] - y[r][1]) ^ 2 / 8 end
+    end
+    assert.is_true(near(s.critic_cd, cd, 1e-4), s.critic_cd .. " vs " .. cd)
+    assert.is_true(near(s.critic_td, td, 1e-4), s.critic_td .. " vs " .. td)
+    assert.is_true(near(s.critic_qt, q2, 1e-4), s.critic_qt .. " vs " .. q2)
+    assert.is_true(near(s.critic_h, h, 1e-4), s.critic_h .. " vs " .. h)
+    assert.is_nil(s.grad_penalty)                       -- weight 0 on hopper: no penalty graph at all
+    assert.is_true(near(loss:item(), 0.2 * cd + 0.8 * td + q2 + h, 1e-5))
+  end)
+end)
+
 describe("short runs", function()
   teardown(function() os.execute("rm -rf " .. tmp) end)
   local function log(dir) return cil.run.read_log(dir .. "/log.csv") end
-  for _, algo in ipairs({"iqlearn", "ibc"}) do
+  for _, algo in ipairs({"iqlearn", "ibc", "recoil"}) do
     it(algo .. " learns: held-out action log-likelihood rises", function()
       local dir = tmp .. "/" .. algo .. "-learn"
       local out, ok = sh(("%s algorithms/%s.lua --env=hopper --epochs=5 --steps_per_epoch=200 --eval_episodes=1 --out=%s"):format(BIN, algo, dir))

@@ -1,0 +1,1 @@
+return {env = "halfcheetah", grad_penalty = 10}
