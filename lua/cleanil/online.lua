@@ -39,7 +39,8 @@ return function(cil)
   end
 
   -- o: actor, learn(step) -> stats, store_reward(r) (optional), extra_state() -> table,
-  --    load_extra(tbl), on_eval(mean, S) (optional), eval_obs(o) (optional observation transform)
+  --    load_extra(tbl), on_eval(mean, S) (optional), eval_obs(o) (optional observation transform),
+  --    train_obs(o) (optional: the agent acts on and stores transformed observations, e.g. normalized)
   function Loop:train(o)
     local run, cfg, rng, env, S = self.run, self.cfg, self.rng, self.env, self.S
     local O, A = self.obs_dim, self.act_dim
@@ -102,7 +103,7 @@ return function(cil)
         a = cil.uniform(rng, -1, 1, 1, A)
         logp = -A * math.log(2)                          -- the uniform density on [-1, 1]^A
       else
-        local d = cil.no_grad(function() return o.actor(obs) end)
+        local d = cil.no_grad(function() return o.actor(o.train_obs and o.train_obs(obs) or obs) end)
         a = d:sample(rng)
         if L.infos then logp = cil.no_grad(function() return d:log_prob(a) end)[1] end
       end
@@ -121,7 +122,8 @@ return function(cil)
       S.ep_return, S.ep_len = S.ep_return + r[1], S.ep_len + 1
       local stored_r = o.store_reward and o.store_reward(r) or r
       local slot = L.buffer:pos()                        -- the ring slot this row goes to (1-based)
-      L.buffer:add(obs, a, stored_r:reshape(1, 1), obs2, term:reshape(1, 1))
+      if o.train_obs then L.buffer:add(o.train_obs(obs), a, stored_r:reshape(1, 1), o.train_obs(obs2), term:reshape(1, 1))
+      else L.buffer:add(obs, a, stored_r:reshape(1, 1), obs2, term:reshape(1, 1)) end
       local timeout = S.ep_len >= cfg.max_episode_steps  -- our own count: survives a resume
       L.timeouts[slot] = (timeout and term[1] == 0) and 1 or 0
       if term[1] > 0 or timeout then

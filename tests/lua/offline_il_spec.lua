@@ -197,6 +197,27 @@ describe("RECOIL critic loss", function()
   end)
 end)
 
+describe("RECOIL-online critic", function()
+  it("builds z(ô, a, f) = [(1 - f) [ô, a], f], clips Q at q_max and zero-inits the final layers", function()
+    local P = pieces("recoil_online", "RECOIL_ONLINE_TEST")
+    local o, a = cil.randn(cil.rng(1), 3, 11), cil.rand(cil.rng(2), 3, 3)
+    local x = P.z(o, a, cil.tensor{{0}, {1}, {0}})
+    assert.are.same({3, 15}, x:shape())
+    assert.are.equal(0, x[2]:narrow(1, 1, 14):abs():max():item())
+    assert.are.same({0, 1, 0}, x:narrow(2, 15, 1):reshape(3):totable())
+    assert.are.equal(0, (x[1]:narrow(1, 1, 11) - o[1]):abs():max():item())
+    assert.are.same({0, 0, 0}, P.z(o, a):narrow(2, 15, 1):reshape(3):totable())
+    -- zero-init final layers: Q = 0 everywhere at the start
+    assert.are.equal(0, P.critic(x):abs():max():item())
+    -- the clip: push the final bias far out
+    local last = P.critic.layers[#P.critic.layers]
+    cil.no_grad(function() last.bias:fill_(5000) end)
+    assert.are.equal(1000, P.Q(P.critic, x):max():item())
+    cil.no_grad(function() last.bias:fill_(-5000) end)
+    assert.are.equal(-1000, P.Q(P.critic, x):min():item())
+  end)
+end)
+
 describe("short runs", function()
   teardown(function() os.execute("rm -rf " .. tmp) end)
   local function log(dir) return cil.run.read_log(dir .. "/log.csv") end

@@ -1,0 +1,1 @@
+return {env = "halfcheetah", td_penalty = 0.2}
