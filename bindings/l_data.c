@@ -18,8 +18,14 @@
 #define TREE_MT "cleanil.h5tree"
 
 typedef struct {
+  uint64_t tag; /* CIL_TAG_BUFFER */
   cil_buffer *b;
 } lbuffer;
+static lbuffer *test_buf(lua_State *L, int idx) { return cil_lua_testud(L, idx, sizeof(lbuffer), CIL_TAG_BUFFER); }
+
+/* Lua tables made from a file (HDF5 groups, checkpoint tables) nest at most this deep; checkpoint.save
+ * refuses deeper tables too. Each level also asks the Lua stack for room first. */
+#define CIL_MAX_NESTING 64
 
 /* ================================================================ small helpers */
 static int opt_bool(lua_State *L, int idx, const char *key, int def) {
@@ -60,39 +66,43 @@ static cil_tensor *test_tensor(lua_State *L, int idx, const char **why) {
 
 /* tree holder: frees the tree when collected (so a Lua error while converting leaks nothing) */
 typedef struct {
+  uint64_t tag; /* CIL_TAG_TREE */
   cil_h5node *root;
 } ltree;
 static int tree_gc(lua_State *L) {
-  ltree *t = luaL_checkudata(L, 1, TREE_MT);
+  ltree *t = cil_lua_testud(L, 1, sizeof *t, CIL_TAG_TREE);
+  if (!t) return 0;
   cil_h5_free_tree(t->root);
   t->root = NULL;
   return 0;
 }
 static ltree *push_tree(lua_State *L, cil_h5node *root) {
-  ltree *t = lua_newuserdatauv(L, sizeof *t, 0);
+  ltree *t = cil_lua_newud(L, sizeof *t, 0, CIL_TAG_TREE, TREE_MT);
   t->root = root;
-  luaL_setmetatable(L, TREE_MT);
   return t;
 }
 
 static lbuffer *check_buf(lua_State *L, int idx) {
-  lbuffer *b = luaL_checkudata(L, idx, BUF_MT);
+  lbuffer *b = cil_lua_checkud(L, idx, sizeof *b, CIL_TAG_BUFFER, "replay buffer");
   if (!b->b) cil_lua_raise(L, "replay buffer was freed");
   return b;
 }
 static void push_buffer(lua_State *L, cil_buffer *b) {
-  lbuffer *u = lua_newuserdatauv(L, sizeof *u, 0);
+  lbuffer *u = cil_lua_newud(L, sizeof *u, 0, CIL_TAG_BUFFER, BUF_MT);
   u->b = b;
-  luaL_setmetatable(L, BUF_MT);
 }
 
 /* generic tree (the infos and metadata groups) -> nested Lua table */
-static void push_plain_node(lua_State *L, cil_h5node *n) {
+static void push_plain_node(lua_State *L, cil_h5node *n, const char *fn, int depth) {
   switch (n->type) {
     case CIL_H5_GROUP:
+      if (depth > CIL_MAX_NESTING)
+        cil_lua_raise(L, "%s: group '%s' is nested more than %d levels deep (a damaged or hostile file?)", fn,
+                      n->name, CIL_MAX_NESTING);
+      luaL_checkstack(L, 4, "nested HDF5 groups");
       lua_newtable(L);
       for (cil_h5node *c = n->child; c; c = c->next) {
-        push_plain_node(L, c);
+        push_plain_node(L, c, fn, depth + 1);
         lua_setfield(L, -2, c->name);
       }
       break;
@@ -130,7 +140,7 @@ static void attach_group(lua_State *L, const char *path, const char *name) {
   cil_h5node *root = cil_h5_read_tree(path, name, 0);
   if (!root) cil_lua_raise(L, "load_d4rl: %s", cil_errmsg());
   ltree *t = push_tree(L, root);
-  push_plain_node(L, root);
+  push_plain_node(L, root, "load_d4rl", 0);
   lua_setfield(L, -3, name);
   cil_h5_free_tree(t->root);
   t->root = NULL;
@@ -343,6 +353,8 @@ static int64_t *get_index(lua_State *L, int idx, int64_t *n) {
       int isint = 0;
       lua_Integer v = lua_tointegerx(L, -1, &isint); /* 3.0 counts as 3 */
       if (!isint) cil_lua_raise(L, "take: index %lld is not an integer", (long long)i + 1);
+      if (v < -((lua_Integer)1 << 53) || v > ((lua_Integer)1 << 53)) /* v - 1 must not overflow */
+        cil_lua_raise(L, "take: index %lld (entry %lld) is not a row number", (long long)v, (long long)i + 1);
       ix[i] = (int64_t)v - 1;
       lua_pop(L, 1);
     }
@@ -352,8 +364,11 @@ static int64_t *get_index(lua_State *L, int idx, int64_t *n) {
   *n = t->numel;
   int64_t *ix = lua_newuserdatauv(L, (size_t)(*n + 1) * sizeof *ix, 0);
   for (int64_t i = 0; i < *n; i++) {
-    float v = t->data[i];
-    if (v != floorf(v)) cil_lua_raise(L, "take: index %g is not a whole number", (double)v);
+    double v = t->data[i];
+    if (!(fabs(v) <= 9007199254740992.0)) /* NaN, +-inf, beyond 2^53: refused before the integer conversion */
+      cil_lua_raise(L, "take: index %s (entry %lld) is not a row number",
+                    isnan(v) ? "NaN" : lua_pushfstring(L, "%f", v), (long long)i + 1);
+    if (v != floor(v)) cil_lua_raise(L, "take: index %g is not a whole number", v);
     ix[i] = (int64_t)v - 1;
   }
   return ix;
@@ -391,7 +406,15 @@ static int l_ranges_index(lua_State *L) {
         return cil_lua_raise(L, "ranges_index: entry %lld needs integer start and length", (long long)i + 1);
       lua_Integer st = lua_tointeger(L, -2), len = lua_tointeger(L, -1);
       lua_pop(L, 3);
-      if (len < 0) return cil_lua_raise(L, "ranges_index: negative length");
+      const lua_Integer lim = (lua_Integer)1 << 24; /* row numbers are exact in float32 up to 2^24 */
+      if (len < 0) return cil_lua_raise(L, "ranges_index: entry %lld has negative length %lld", (long long)i + 1, (long long)len);
+      /* checked one entry at a time, so neither the total nor st + len can wrap */
+      if (len > lim - total)
+        return cil_lua_raise(L, "ranges_index: the ranges cover more than 2^24 rows (entry %lld has length %lld)",
+                             (long long)i + 1, (long long)len);
+      if (st < -lim || st > lim || len > lim - st + 1)
+        return cil_lua_raise(L, "ranges_index: entry %lld (start %lld, length %lld) reaches beyond row 2^24",
+                             (long long)i + 1, (long long)st, (long long)len);
       if (pass == 0) total += len;
       else
         for (lua_Integer j = 0; j < len; j++) out->data[pos++] = (float)(st + j);
@@ -479,7 +502,8 @@ static int l_buffer_new(lua_State *L) {
 }
 
 static int buf_gc(lua_State *L) {
-  lbuffer *b = luaL_checkudata(L, 1, BUF_MT);
+  lbuffer *b = test_buf(L, 1);
+  if (!b) return 0;
   cil_buffer_free(b->b);
   b->b = NULL;
   return 0;
@@ -588,8 +612,15 @@ static int l_sample_mixed(lua_State *L) {
 /* buf:rows(i, n): storage rows i..i+n-1 (1-based) as arena tensors */
 static int buf_rows(lua_State *L) {
   cil_buffer *b = check_buf(L, 1)->b;
-  lua_Integer i = luaL_optinteger(L, 2, 1), n = luaL_optinteger(L, 3, b->size - i + 1);
-  if (n > (1 << 30)) return cil_lua_raise(L, "ReplayBuffer:rows: too many rows");
+  lua_Integer i = luaL_optinteger(L, 2, 1);
+  /* i is checked before i - 1 or size - i + 1 is formed (no overflow at the integer limits) */
+  if (i < 1 || i > b->size + 1)
+    return cil_lua_raise(L, "ReplayBuffer:rows: first row %lld out of range 1..%lld", (long long)i,
+                         (long long)b->size + 1);
+  lua_Integer n = luaL_optinteger(L, 3, b->size - i + 1);
+  if (n < 0 || n > b->size - (i - 1))
+    return cil_lua_raise(L, "ReplayBuffer:rows: %lld rows from row %lld run past the %lld stored rows", (long long)n,
+                         (long long)i, (long long)b->size);
   cil_tensor *out[CIL_B_NCOLS];
   if (!cil_buffer_rows(b, i - 1, (int)n, out)) return cil_lua_fail(L);
   push_batch(L, out);
@@ -643,7 +674,7 @@ static int l_buffer_load(lua_State *L) { /* cil.data.load_buffer(path) -> new bu
   return 1;
 }
 static int buf_tostring(lua_State *L) {
-  lbuffer *u = luaL_checkudata(L, 1, BUF_MT);
+  lbuffer *u = cil_lua_checkud(L, 1, sizeof *u, CIL_TAG_BUFFER, "replay buffer");
   if (!u->b) lua_pushliteral(L, "ReplayBuffer(freed)");
   else
     lua_pushfstring(L, "ReplayBuffer(%d/%d rows, obs %d, act %d)", (int)u->b->size, (int)u->b->capacity,
@@ -724,7 +755,7 @@ static int ck_write(lua_State *L, cil_h5w *w, int idx, const char *path, const c
       return cil_h5w_bytes(w, path, s, n, "string");
     }
     case LUA_TTABLE: {
-      if (depth > 64 || !lua_checkstack(L, 8)) {
+      if (depth > CIL_MAX_NESTING || !lua_checkstack(L, 8)) {
         cil_seterr("checkpoint: '%s' is nested more than 64 levels (a cycle?)", lpath);
         return 0;
       }
@@ -758,14 +789,14 @@ static int ck_write(lua_State *L, cil_h5w *w, int idx, const char *path, const c
     }
     case LUA_TUSERDATA:
       if ((t = test_tensor(L, idx, &why))) return cil_h5w_tensor(w, path, t, 0);
-      if ((u = luaL_testudata(L, idx, BUF_MT))) {
+      if ((u = test_buf(L, idx))) {
         if (!((lbuffer *)u)->b) {
           cil_seterr("checkpoint: '%s' is a freed replay buffer", lpath);
           return 0;
         }
         return cil_h5w_buffer(w, path, ((lbuffer *)u)->b);
       }
-      if ((u = luaL_testudata(L, idx, CIL_RNG_MT))) return cil_h5w_bytes(w, path, u, sizeof(cil_rng), "generator");
+      if ((u = cil_lua_testrng(L, idx))) return cil_h5w_bytes(w, path, u, sizeof(cil_rng), "generator");
       /* fallthrough */
     default:
       cil_seterr("checkpoint: cannot store %s at '%s'",
@@ -789,13 +820,17 @@ static int l_ck_save(lua_State *L) {
 }
 
 /* node -> Lua value; buffers are taken out of the tree */
-static void ck_push(lua_State *L, cil_h5node *n) {
+static void ck_push(lua_State *L, cil_h5node *n, int depth) {
   switch (n->type) {
     case CIL_H5_GROUP:
+      if (depth > CIL_MAX_NESTING)
+        cil_lua_raise(L, "checkpoint.load: table '%s' is nested more than %d levels deep (checkpoint.save "
+                         "writes at most %d; a damaged or hostile file?)", n->name, CIL_MAX_NESTING, CIL_MAX_NESTING);
+      luaL_checkstack(L, 6, "nested checkpoint tables");
       lua_newtable(L);
       for (cil_h5node *c = n->child; c; c = c->next) {
         decode_key(L, c->name);
-        ck_push(L, c);
+        ck_push(L, c, depth + 1);
         lua_settable(L, -3);
       }
       break;
@@ -808,9 +843,8 @@ static void ck_push(lua_State *L, cil_h5node *n) {
     case CIL_H5_BOOL: lua_pushboolean(L, (int)n->i); break;
     case CIL_H5_BYTES:
       if (!strcmp(n->kind, "generator") && n->len == sizeof(cil_rng)) {
-        cil_rng *r = lua_newuserdatauv(L, sizeof *r, 0);
+        cil_rng *r = cil_lua_pushrng(L);
         memcpy(r, n->bytes, sizeof *r);
-        luaL_setmetatable(L, CIL_RNG_MT);
       } else {
         lua_pushlstring(L, n->bytes, n->len);
       }
@@ -831,7 +865,7 @@ static cil_h5node *ck_read(lua_State *L, const char *path, const char *fn) {
 static int l_ck_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   ltree *t = push_tree(L, ck_read(L, path, "checkpoint.load"));
-  ck_push(L, t->root);
+  ck_push(L, t->root, 0);
   cil_h5_free_tree(t->root);
   t->root = NULL;
   return 1;
@@ -852,7 +886,7 @@ static const char *node_what(const cil_h5node *n) {
 /* check (apply=0) or copy (apply=1) checkpoint group g into the Lua table at idx */
 static void ck_into(lua_State *L, const char *file, const cil_h5node *g, int idx, const char *lpath, int apply, int depth) {
   idx = lua_absindex(L, idx);
-  if (depth > 64) cil_lua_raise(L, "checkpoint.load_into: '%s' is nested more than 64 levels", lpath);
+  if (depth > CIL_MAX_NESTING) cil_lua_raise(L, "checkpoint.load_into: '%s' is nested more than %d levels", lpath, CIL_MAX_NESTING);
   luaL_checkstack(L, 8, NULL);
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -878,7 +912,7 @@ static void ck_into(lua_State *L, const char *file, const cil_h5node *g, int idx
                       cil_shapestr(n->tensor), cil_shapestr(t));
       if (!t->persistent) cil_lua_raise(L, "checkpoint.load_into: '%s' in the state is not a persistent tensor", lsub);
       if (apply && t->numel) memcpy(t->data, n->tensor->data, (size_t)t->numel * sizeof(float));
-    } else if ((u = luaL_testudata(L, -1, BUF_MT))) {
+    } else if ((u = test_buf(L, -1))) {
       cil_buffer *b = ((lbuffer *)u)->b;
       if (n->type != CIL_H5_BUFFER) cil_lua_raise(L, "checkpoint.load_into: %s: '%s' is %s in the file, a replay buffer in the state", file, lsub, node_what(n));
       if (!b || b->capacity != n->buffer->capacity || b->obs_dim != n->buffer->obs_dim || b->act_dim != n->buffer->act_dim)
@@ -886,7 +920,7 @@ static void ck_into(lua_State *L, const char *file, const cil_h5node *g, int idx
                       file, lsub, (int)n->buffer->capacity, n->buffer->obs_dim, n->buffer->act_dim,
                       b ? (int)b->capacity : 0, b ? b->obs_dim : 0, b ? b->act_dim : 0);
       if (apply) cil_buffer_copy(b, n->buffer);
-    } else if ((u = luaL_testudata(L, -1, CIL_RNG_MT))) {
+    } else if ((u = cil_lua_testrng(L, -1))) {
       if (n->type != CIL_H5_BYTES || strcmp(n->kind, "generator") || n->len != sizeof(cil_rng))
         cil_lua_raise(L, "checkpoint.load_into: %s: '%s' is %s in the file, a generator in the state", file, lsub, node_what(n));
       if (apply) memcpy(u, n->bytes, sizeof(cil_rng));
@@ -897,7 +931,7 @@ static void ck_into(lua_State *L, const char *file, const cil_h5node *g, int idx
       if (!match) cil_lua_raise(L, "checkpoint.load_into: %s: '%s' is %s in the file, a %s in the state", file, lsub, node_what(n), lua_typename(L, vt));
       if (apply) { /* plain values are replaced in the table */
         lua_pushvalue(L, -2);
-        ck_push(L, (cil_h5node *)n);
+        ck_push(L, (cil_h5node *)n, depth + 1);
         lua_rawset(L, idx); /* assigning an existing field during traversal is allowed */
       }
     } else {

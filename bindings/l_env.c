@@ -16,11 +16,15 @@
 #define CIL_ENV_MT "cleanil.Env"
 
 typedef struct {
+  uint64_t tag;  /* CIL_TAG_ENV */
   cil_vecenv *e; /* NULL after close */
 } lenv;
+static lenv *check_lenv(lua_State *L, int idx) {
+  return cil_lua_checkud(L, idx, sizeof(lenv), CIL_TAG_ENV, "env");
+}
 
 static cil_vecenv *check_env(lua_State *L, int idx) {
-  lenv *h = luaL_checkudata(L, idx, CIL_ENV_MT);
+  lenv *h = check_lenv(L, idx);
   if (!h->e) cil_lua_raise(L, "env: this environment was closed");
   return h->e;
 }
@@ -122,9 +126,7 @@ static int l_make(lua_State *L) {
       o.model_dir = lua_tostring(L, -1); /* stays on the stack until make returns */
     }
   }
-  lenv *h = lua_newuserdatauv(L, sizeof *h, 0);
-  h->e = NULL;
-  luaL_setmetatable(L, CIL_ENV_MT);
+  lenv *h = cil_lua_newud(L, sizeof *h, 0, CIL_TAG_ENV, CIL_ENV_MT);
   h->e = cil_vecenv_make(name, &o);
   if (!h->e) return cil_lua_fail(L);
   return 1;
@@ -278,14 +280,15 @@ static int l_elapsed(lua_State *L) { /* steps in the current episode of env i */
 }
 
 static int l_close(lua_State *L) {
-  lenv *h = luaL_checkudata(L, 1, CIL_ENV_MT);
+  lenv *h = cil_lua_testud(L, 1, sizeof *h, CIL_TAG_ENV);
+  if (!h) return lua_gettop(L) ? cil_lua_raise(L, "env close: an env expected, got %s", luaL_typename(L, 1)) : 0;
   cil_vecenv_free(h->e);
   h->e = NULL;
   return 0;
 }
 
 static int l_tostring(lua_State *L) {
-  lenv *h = luaL_checkudata(L, 1, CIL_ENV_MT);
+  lenv *h = check_lenv(L, 1);
   if (!h->e) lua_pushstring(L, "Env (closed)");
   else
     lua_pushfstring(L, "Env(%s, num_envs=%d, obs_dim=%d, act_dim=%d, threads=%d%s)", h->e->task->gym_id,
@@ -295,11 +298,14 @@ static int l_tostring(lua_State *L) {
 }
 
 static int l_index(lua_State *L) {
-  lenv *h = luaL_checkudata(L, 1, CIL_ENV_MT);
+  lenv *h = check_lenv(L, 1);
   const char *k = luaL_checkstring(L, 2);
   luaL_getmetatable(L, CIL_ENV_MT);
-  lua_getfield(L, -1, "methods");
-  if (lua_getfield(L, -1, k) != LUA_TNIL) return 1;
+  if (lua_getfield(L, -1, "methods") != LUA_TTABLE)
+    return cil_lua_raise(L, "env metatable: field 'methods' is a %s, expected the table of env methods",
+                         luaL_typename(L, -1));
+  lua_pushstring(L, k);
+  if (lua_rawget(L, -2) != LUA_TNIL) return 1;
   lua_pop(L, 3);
   if (!h->e) return cil_lua_raise(L, "env: this environment was closed");
   cil_vecenv *e = h->e;

@@ -6,6 +6,10 @@
 #include "lcil.h"
 
 #define CIL_ADAM_MT "cleanil.Adam"
+typedef struct {
+  uint64_t tag; /* CIL_TAG_ADAM */
+  cil_adam *a;  /* NULL once freed */
+} ladam;
 
 /* a Lua list of persistent tensors -> C array (in the arena: valid during this call) */
 static int param_list(lua_State *L, int idx, cil_tensor ***out, const char *what) {
@@ -64,24 +68,23 @@ static int l_adam(lua_State *L) { /* Adam(params, {lr=, betas={b1,b2}, eps=, wei
   lua_getfield(L, o, "decoupled");
   int dec = lua_toboolean(L, -1);
   lua_pop(L, 1);
-  cil_adam **ud = lua_newuserdatauv(L, sizeof *ud, 1);
-  *ud = NULL;
-  luaL_setmetatable(L, CIL_ADAM_MT);
-  *ud = cil_adam_new(ps, n, lr, b1, b2, eps, wd, dec);
-  if (!*ud) return cil_lua_fail(L);
+  ladam *ud = cil_lua_newud(L, sizeof *ud, 1, CIL_TAG_ADAM, CIL_ADAM_MT);
+  ud->a = cil_adam_new(ps, n, lr, b1, b2, eps, wd, dec);
+  if (!ud->a) return cil_lua_fail(L);
   lua_pushvalue(L, 1); /* keep the Lua list for :params() */
   lua_setiuservalue(L, -2, 1);
   return 1;
 }
 static cil_adam *check_adam(lua_State *L) {
-  cil_adam **ud = luaL_checkudata(L, 1, CIL_ADAM_MT);
-  if (!*ud) cil_lua_raise(L, "Adam: optimizer was freed");
-  return *ud;
+  ladam *ud = cil_lua_checkud(L, 1, sizeof *ud, CIL_TAG_ADAM, "Adam optimizer");
+  if (!ud->a) cil_lua_raise(L, "Adam: optimizer was freed");
+  return ud->a;
 }
 static int adam_gc(lua_State *L) {
-  cil_adam **ud = luaL_checkudata(L, 1, CIL_ADAM_MT);
-  cil_adam_free(*ud);
-  *ud = NULL;
+  ladam *ud = cil_lua_testud(L, 1, sizeof *ud, CIL_TAG_ADAM);
+  if (!ud) return 0;
+  cil_adam_free(ud->a);
+  ud->a = NULL;
   return 0;
 }
 static int adam_step(lua_State *L) {

@@ -24,15 +24,30 @@ int cil_lua_raise(lua_State *L, const char *fmt, ...) {
 }
 int cil_lua_fail(lua_State *L) { return cil_lua_raise(L, "%s", cil_errmsg()); }
 
-/* Two metatables with the same methods: persistent handles have __gc (they hold a reference);
- * arena handles have none, so the collector frees them without a finalizer pass. */
-static const void *mt_persistent = NULL, *mt_arena = NULL;
-static cil_lhandle *testhandle(lua_State *L, int idx) {
+/* ---- tagged userdata (lcil.h) ---- */
+void *cil_lua_newud(lua_State *L, size_t size, int nuv, uint64_t tag, const char *tname) {
+  void *p = lua_newuserdatauv(L, size, nuv);
+  memset(p, 0, size);
+  *(uint64_t *)p = tag;
+  luaL_setmetatable(L, tname);
+  return p;
+}
+void *cil_lua_testud(lua_State *L, int idx, size_t size, uint64_t tag) {
+  if (lua_type(L, idx) != LUA_TUSERDATA || lua_rawlen(L, idx) != size) return NULL;
   void *p = lua_touserdata(L, idx);
-  if (!p || lua_islightuserdata(L, idx) || !lua_getmetatable(L, idx)) return NULL;
-  const void *mt = lua_topointer(L, -1);
-  lua_pop(L, 1);
-  return (mt == mt_persistent || mt == mt_arena) ? p : NULL;
+  return *(const uint64_t *)p == tag ? p : NULL;
+}
+void *cil_lua_checkud(lua_State *L, int idx, size_t size, uint64_t tag, const char *what) {
+  void *p = cil_lua_testud(L, idx, size, tag);
+  if (!p) cil_lua_raise(L, "bad argument #%d: %s expected, got %s", idx, what, luaL_typename(L, idx));
+  return p;
+}
+
+/* Two metatables with the same methods: persistent handles have __gc (they hold a reference);
+ * arena handles have none, so the collector frees them without a finalizer pass. A handle is known by
+ * its tag, whatever metatable it has been given. */
+static cil_lhandle *testhandle(lua_State *L, int idx) {
+  return cil_lua_testud(L, idx, sizeof(cil_lhandle), CIL_TAG_TENSOR);
 }
 int cil_lua_is(lua_State *L, int idx) { return testhandle(L, idx) != NULL; }
 
@@ -65,15 +80,14 @@ void cil_lua_push(lua_State *L, cil_tensor *t) {
     cil_lua_fail(L);
     return;
   }
-  cil_lhandle *h = lua_newuserdatauv(L, sizeof *h, 0);
+  cil_lhandle *h = cil_lua_newud(L, sizeof *h, 0, CIL_TAG_TENSOR,
+                                 t->persistent ? CIL_TENSOR_MT : CIL_TENSOR_ARENA_MT);
   h->t = t;
   if (t->persistent) {
     cil_retain(t);
     h->gen = 0;
-    luaL_setmetatable(L, CIL_TENSOR_MT);
   } else {
     h->gen = cil_arena_gen();
-    luaL_setmetatable(L, CIL_TENSOR_ARENA_MT);
   }
 }
 
@@ -85,29 +99,42 @@ static int t_gc(lua_State *L) {
   return 0;
 }
 
-int cil_lua_shape(lua_State *L, int idx, int *shape) {
+/* one size: an integer, or a float holding a whole number, in -1..2^31-1 (-1: inferred by reshape) */
+static int shape_entry(lua_State *L, int idx, int k, const char *fn) {
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    return cil_lua_raise(L, "%s: size %d is %s%s, expected a whole number", fn, k,
+                         lua_isnil(L, idx) ? "" : "a ", luaL_typename(L, idx));
+  if (!lua_isinteger(L, idx)) {
+    double v = lua_tonumber(L, idx);
+    if (v != floor(v)) /* also NaN */
+      return cil_lua_raise(L, "%s: size %d is %g, not a whole number", fn, k, v);
+    if (v < -1 || v > 2147483647.0)
+      return cil_lua_raise(L, "%s: size %d is %g, out of range (sizes are 0..2147483647)", fn, k, v);
+    return (int)v;
+  }
+  lua_Integer v = lua_tointeger(L, idx);
+  if (v < -1 || v > 2147483647)
+    return cil_lua_raise(L, "%s: size %d is %lld, out of range (sizes are 0..2147483647)", fn, k,
+                         (long long)v);
+  return (int)v;
+}
+/* every argument from idx on is a size (or one table of sizes) */
+int cil_lua_shape(lua_State *L, int idx, int *shape, const char *fn) {
   int top = lua_gettop(L), nd = 0;
   if (lua_istable(L, idx)) {
-    nd = (int)lua_rawlen(L, idx);
-    if (nd > CIL_MAXDIM) cil_lua_raise(L, "shape has %d dims; at most %d", nd, CIL_MAXDIM);
+    lua_Unsigned len = lua_rawlen(L, idx);
+    if (len > CIL_MAXDIM) cil_lua_raise(L, "%s: shape has %d dims; at most %d", fn, (int)(len > 99 ? 99 : len), CIL_MAXDIM);
+    nd = (int)len;
     for (int i = 0; i < nd; i++) {
       lua_rawgeti(L, idx, i + 1);
-      if (!lua_isinteger(L, -1) && !(lua_isnumber(L, -1) && fmod(lua_tonumber(L, -1), 1.0) == 0))
-        cil_lua_raise(L, "shape entry %d must be an integer", i + 1);
-      lua_Integer v = lua_tointeger(L, -1);
-      if (v < -1 || v > 2147483647) cil_lua_raise(L, "shape entry %d is out of range", i + 1);
-      shape[i] = (int)v;
+      shape[i] = shape_entry(L, -1, i + 1, fn);
       lua_pop(L, 1);
     }
     return nd;
   }
-  for (int i = idx; i <= top; i++) {
-    if (!lua_isinteger(L, i)) break;
-    if (nd == CIL_MAXDIM) cil_lua_raise(L, "shape has more than %d dims", CIL_MAXDIM);
-    lua_Integer v = lua_tointeger(L, i);
-    if (v < -1 || v > 2147483647) cil_lua_raise(L, "shape entry %d is out of range", nd + 1);
-    shape[nd++] = (int)v;
-  }
+  if (top - idx + 1 > CIL_MAXDIM)
+    cil_lua_raise(L, "%s: shape has %d dims; at most %d", fn, top - idx + 1, CIL_MAXDIM);
+  for (int i = idx; i <= top; i++, nd++) shape[nd] = shape_entry(L, i, nd + 1, fn);
   return nd;
 }
 
@@ -168,18 +195,18 @@ static int l_tensor(lua_State *L) {
 }
 
 static int l_zeros(lua_State *L) {
-  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 1, s);
+  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 1, s, "zeros");
   cil_lua_push(L, cil_zeros(nd, s));
   return 1;
 }
 static int l_ones(lua_State *L) {
-  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 1, s);
+  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 1, s, "ones");
   cil_lua_push(L, cil_full(nd, s, 1.0f));
   return 1;
 }
 static int l_full(lua_State *L) { /* full(shape_table, value) */
   luaL_checktype(L, 1, LUA_TTABLE);
-  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 1, s);
+  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 1, s, "full");
   cil_lua_push(L, cil_full(nd, s, (float)luaL_checknumber(L, 2)));
   return 1;
 }
@@ -194,23 +221,33 @@ static int l_arange(lua_State *L) {
 }
 
 /* ---- generators ---- */
+cil_rng *cil_lua_testrng(lua_State *L, int idx) {
+  cil_lrng *u = cil_lua_testud(L, idx, sizeof(cil_lrng), CIL_TAG_RNG);
+  return u ? &u->r : NULL;
+}
+cil_rng *cil_lua_checkrng(lua_State *L, int idx) {
+  return &((cil_lrng *)cil_lua_checkud(L, idx, sizeof(cil_lrng), CIL_TAG_RNG, "generator"))->r;
+}
+cil_rng *cil_lua_pushrng(lua_State *L) {
+  return &((cil_lrng *)cil_lua_newud(L, sizeof(cil_lrng), 0, CIL_TAG_RNG, CIL_RNG_MT))->r;
+}
 cil_rng *cil_lua_rng_opt(lua_State *L, int idx) {
-  cil_rng *r = luaL_testudata(L, idx, CIL_RNG_MT);
+  cil_rng *r = cil_lua_testrng(L, idx);
   return r ? r : cil_default_rng();
 }
 /* a generator (or nil = the default generator) may come first */
 static int rng_shift(lua_State *L) {
-  return (luaL_testudata(L, 1, CIL_RNG_MT) || (lua_isnil(L, 1) && lua_gettop(L) > 1)) ? 2 : 1;
+  return (cil_lua_testrng(L, 1) || (lua_isnil(L, 1) && lua_gettop(L) > 1)) ? 2 : 1;
 }
 static int l_rand(lua_State *L) {
   cil_rng *r = cil_lua_rng_opt(L, 1);
-  int s[CIL_MAXDIM], nd = cil_lua_shape(L, rng_shift(L), s);
+  int s[CIL_MAXDIM], nd = cil_lua_shape(L, rng_shift(L), s, "rand");
   cil_lua_push(L, cil_rand(r, nd, s, 0.0f, 1.0f));
   return 1;
 }
 static int l_randn(lua_State *L) {
   cil_rng *r = cil_lua_rng_opt(L, 1);
-  int s[CIL_MAXDIM], nd = cil_lua_shape(L, rng_shift(L), s);
+  int s[CIL_MAXDIM], nd = cil_lua_shape(L, rng_shift(L), s, "randn");
   cil_lua_push(L, cil_randn(r, nd, s, 0.0f, 1.0f));
   return 1;
 }
@@ -218,7 +255,7 @@ static int l_uniform(lua_State *L) { /* uniform([rng,] lo, hi, shape...) */
   cil_rng *r = cil_lua_rng_opt(L, 1);
   int k = rng_shift(L);
   float lo = (float)luaL_checknumber(L, k), hi = (float)luaL_checknumber(L, k + 1);
-  int s[CIL_MAXDIM], nd = cil_lua_shape(L, k + 2, s);
+  int s[CIL_MAXDIM], nd = cil_lua_shape(L, k + 2, s, "uniform");
   cil_lua_push(L, cil_rand(r, nd, s, lo, hi));
   return 1;
 }
@@ -226,7 +263,7 @@ static int l_normal(lua_State *L) { /* normal([rng,] mean, std, shape...) */
   cil_rng *r = cil_lua_rng_opt(L, 1);
   int k = rng_shift(L);
   float m = (float)luaL_checknumber(L, k), sd = (float)luaL_checknumber(L, k + 1);
-  int s[CIL_MAXDIM], nd = cil_lua_shape(L, k + 2, s);
+  int s[CIL_MAXDIM], nd = cil_lua_shape(L, k + 2, s, "normal");
   cil_lua_push(L, cil_randn(r, nd, s, m, sd));
   return 1;
 }
@@ -234,7 +271,11 @@ static int l_randint(lua_State *L) { /* randint([rng,] lo, hi, shape...): intege
   cil_rng *r = cil_lua_rng_opt(L, 1);
   int k = rng_shift(L);
   lua_Integer lo = luaL_checkinteger(L, k), hi = luaL_checkinteger(L, k + 1);
-  int s[CIL_MAXDIM], nd = cil_lua_shape(L, k + 2, s);
+  const lua_Integer lim = (lua_Integer)1 << 24; /* checked before hi + 1 can overflow */
+  if (lo < -lim || lo > lim || hi < -lim || hi > lim)
+    return cil_lua_raise(L, "randint: bounds %lld and %lld must lie within -2^24..2^24 (integers exact in float32)",
+                         (long long)lo, (long long)hi);
+  int s[CIL_MAXDIM], nd = cil_lua_shape(L, k + 2, s, "randint");
   cil_lua_push(L, cil_randint(r, nd, s, lo, hi + 1));
   return 1;
 }
@@ -244,9 +285,8 @@ static int l_randperm(lua_State *L) { /* randperm([rng,] n): permutation of 1..n
   return 1;
 }
 static int l_rng_new(lua_State *L) {
-  cil_rng *r = lua_newuserdatauv(L, sizeof *r, 0);
+  cil_rng *r = cil_lua_pushrng(L);
   cil_rng_seed(r, (uint64_t)luaL_optinteger(L, 1, 0));
-  luaL_setmetatable(L, CIL_RNG_MT);
   return 1;
 }
 static int l_manual_seed(lua_State *L) {
@@ -254,11 +294,11 @@ static int l_manual_seed(lua_State *L) {
   return 0;
 }
 static int rng_seed(lua_State *L) {
-  cil_rng_seed(luaL_checkudata(L, 1, CIL_RNG_MT), (uint64_t)luaL_checkinteger(L, 2));
+  cil_rng_seed(cil_lua_checkrng(L, 1), (uint64_t)luaL_checkinteger(L, 2));
   return 0;
 }
 static int rng_random(lua_State *L) { /* a Lua number in [0,1), or an integer in [1, n] */
-  cil_rng *r = luaL_checkudata(L, 1, CIL_RNG_MT);
+  cil_rng *r = cil_lua_checkrng(L, 1);
   if (lua_isnoneornil(L, 2)) lua_pushnumber(L, cil_rng_uniform(r));
   else {
     lua_Integer n = luaL_checkinteger(L, 2);
@@ -268,16 +308,16 @@ static int rng_random(lua_State *L) { /* a Lua number in [0,1), or an integer in
   return 1;
 }
 static int rng_gauss(lua_State *L) {
-  lua_pushnumber(L, cil_rng_normal(luaL_checkudata(L, 1, CIL_RNG_MT)));
+  lua_pushnumber(L, cil_rng_normal(cil_lua_checkrng(L, 1)));
   return 1;
 }
 static int rng_state(lua_State *L) {
-  cil_rng *r = luaL_checkudata(L, 1, CIL_RNG_MT);
+  cil_rng *r = cil_lua_checkrng(L, 1);
   lua_pushlstring(L, (const char *)r->s, sizeof r->s);
   return 1;
 }
 static int rng_set_state(lua_State *L) {
-  cil_rng *r = luaL_checkudata(L, 1, CIL_RNG_MT);
+  cil_rng *r = cil_lua_checkrng(L, 1);
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
   if (n != sizeof r->s) return cil_lua_raise(L, "set_state: state must be %d bytes, got %d", (int)sizeof r->s, (int)n);
@@ -285,9 +325,8 @@ static int rng_set_state(lua_State *L) {
   return 0;
 }
 static int l_default_rng(lua_State *L) { /* a copy-able view: state/set_state of the default rng */
-  cil_rng *r = lua_newuserdatauv(L, sizeof *r, 0);
+  cil_rng *r = cil_lua_pushrng(L);
   *r = *cil_default_rng();
-  luaL_setmetatable(L, CIL_RNG_MT);
   return 1;
 }
 static int l_default_state(lua_State *L) {
@@ -436,7 +475,7 @@ static int t_tostring(lua_State *L) {
 /* ================================================================ ops */
 static int t_reshape(lua_State *L) {
   cil_tensor *t = cil_lua_check(L, 1);
-  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 2, s);
+  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 2, s, "reshape");
   cil_lua_push(L, cil_reshape(t, nd, s));
   return 1;
 }
@@ -448,9 +487,9 @@ static int t_narrow(lua_State *L) { /* narrow(dim, start(1-based), len) */
   cil_tensor *t = cil_lua_check(L, 1);
   int d = getdim(L, 2, t);
   lua_Integer st = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
-  if (st < 1 || len < 0 || st - 1 + len > t->shape[d])
-    return cil_lua_raise(L, "narrow: rows %d..%d out of range 1..%d in dim %d of %s", (int)st,
-                         (int)(st + len - 1), t->shape[d], d + 1, cil_shapestr(t));
+  if (st < 1 || st > (lua_Integer)t->shape[d] + 1 || len < 0 || len > t->shape[d] - (st - 1))
+    return cil_lua_raise(L, "narrow: rows %lld..%.0f out of range 1..%d in dim %d of %s", (long long)st,
+                         (double)st + (double)len - 1, t->shape[d], d + 1, cil_shapestr(t));
   cil_lua_push(L, cil_narrow(t, d, (int)st - 1, (int)len));
   return 1;
 }
@@ -458,14 +497,16 @@ static int t_rows(lua_State *L) { /* rows(i, j): rows i..j inclusive (1-based), 
   cil_tensor *t = cil_lua_check(L, 1);
   if (t->ndim < 1) return cil_lua_raise(L, "rows: needs at least 1 dim, got a scalar");
   lua_Integer i = luaL_checkinteger(L, 2), j = luaL_optinteger(L, 3, i);
-  if (i < 1 || j > t->shape[0] || j < i - 1)
-    return cil_lua_raise(L, "rows: %d..%d out of range 1..%d for %s", (int)i, (int)j, t->shape[0], cil_shapestr(t));
+  /* i is checked first, so i - 1 and j - i + 1 cannot overflow */
+  if (i < 1 || i > (lua_Integer)t->shape[0] + 1 || j > t->shape[0] || j < i - 1)
+    return cil_lua_raise(L, "rows: %lld..%lld out of range 1..%d for %s", (long long)i, (long long)j, t->shape[0],
+                         cil_shapestr(t));
   cil_lua_push(L, cil_narrow(t, 0, (int)i - 1, (int)(j - i + 1)));
   return 1;
 }
 static int t_expand(lua_State *L) {
   cil_tensor *t = cil_lua_check(L, 1);
-  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 2, s);
+  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 2, s, "expand");
   cil_lua_push(L, cil_expand(t, nd, s));
   return 1;
 }
@@ -502,7 +543,7 @@ static int l_param(lua_State *L) { /* param(tensor) or param(shape...): persiste
   cil_tensor *p;
   if (cil_lua_is(L, 1)) p = cil_persist(cil_lua_check(L, 1));
   else {
-    int s[CIL_MAXDIM], nd = cil_lua_shape(L, 1, s);
+    int s[CIL_MAXDIM], nd = cil_lua_shape(L, 1, s, "param");
     p = cil_persistent(nd, s);
   }
   if (!p) return cil_lua_fail(L);
@@ -512,7 +553,7 @@ static int l_param(lua_State *L) { /* param(tensor) or param(shape...): persiste
   return 1;
 }
 static int l_persistent(lua_State *L) { /* persistent zeros of a shape (no grad) */
-  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 1, s);
+  int s[CIL_MAXDIM], nd = cil_lua_shape(L, 1, s, "persistent");
   cil_tensor *p = cil_persistent(nd, s);
   if (!p) return cil_lua_fail(L);
   cil_lua_push(L, p);
@@ -829,8 +870,11 @@ static int t_index(lua_State *L) {
     else lua_pushnil(L);
     return 1;
   }
-  lua_getmetatable(L, 1);
-  lua_getfield(L, -1, "methods");
+  if (!testhandle(L, 1)) return cil_lua_raise(L, "tensor __index: a tensor expected, got %s", luaL_typename(L, 1));
+  if (!lua_getmetatable(L, 1)) return cil_lua_raise(L, "tensor __index: the tensor has no metatable");
+  if (lua_getfield(L, -1, "methods") != LUA_TTABLE)
+    return cil_lua_raise(L, "tensor metatable: field 'methods' is a %s, expected the table of tensor methods",
+                         luaL_typename(L, -1));
   lua_pushvalue(L, 2);
   lua_rawget(L, -2);
   return 1;
@@ -912,8 +956,6 @@ void cil_open_tensor(lua_State *L) {
     }
     lua_pushstring(L, "tensor");
     lua_setfield(L, -2, "__name");
-    if (k) mt_arena = lua_topointer(L, -1);
-    else mt_persistent = lua_topointer(L, -1);
     lua_pop(L, 1);
   }
   lua_pop(L, 1);

@@ -59,9 +59,10 @@ static int docall(lua_State *L, int narg, int nres) {
 
 static int report(lua_State *L, int st) {
   if (st != LUA_OK) {
-    fprintf(stderr, "cleanil: %s\n", lua_tostring(L, -1));
+    const char *msg = lua_gettop(L) > 0 ? lua_tostring(L, -1) : NULL;
+    fprintf(stderr, "cleanil: %s\n", msg ? msg : "(error object is not a string)");
     fflush(stderr);
-    lua_pop(L, 1);
+    if (lua_gettop(L) > 0) lua_pop(L, 1);
   }
   return st;
 }
@@ -150,6 +151,7 @@ static int load_engine(lua_State *L) {
 }
 
 static void create_arg(lua_State *L, char **argv, int argc, int script) {
+  luaL_checkstack(L, 3, "creating arg");
   lua_createtable(L, argc - script - 1, script + 1);
   for (int i = 0; i < argc; i++) {
     lua_pushstring(L, argv[i]);
@@ -171,6 +173,12 @@ static int run_script(lua_State *L, const char *name, char **argv, int argc, int
   int st = luaL_loadfile(L, use);
   if (st != LUA_OK) return report(L, st);
   int n = argc - script - 1;
+  /* the script's arguments also go on the stack as its varargs: room for all of them first */
+  if (!lua_checkstack(L, n + 4)) {
+    lua_pop(L, 1);
+    fprintf(stderr, "cleanil: too many arguments for the script (%d; the Lua stack holds fewer)\n", n);
+    return LUA_ERRRUN;
+  }
   for (int i = 1; i <= n; i++) lua_pushstring(L, argv[script + i]);
   return report(L, docall(L, n, 0));
 }
@@ -188,9 +196,10 @@ static int incomplete(lua_State *L, int st) {
   return 0;
 }
 
-static void print_results(lua_State *L) {
+/* prints every value on the stack; run under lua_pcall, since __tostring and __name may raise */
+static int print_values(lua_State *L) {
   int n = lua_gettop(L);
-  if (n == 0) return;
+  luaL_checkstack(L, 4, "printing results");
   for (int i = 1; i <= n; i++) {
     luaL_tolstring(L, i, NULL);
     fputs(lua_tostring(L, -1), stdout);
@@ -198,6 +207,19 @@ static void print_results(lua_State *L) {
     lua_pop(L, 1);
   }
   fflush(stdout);
+  return 0;
+}
+static void print_results(lua_State *L) {
+  int n = lua_gettop(L);
+  if (n == 0) return;
+  if (!lua_checkstack(L, 4)) {
+    fprintf(stderr, "cleanil: too many results to print (%d)\n", n);
+    lua_settop(L, 0);
+    return;
+  }
+  lua_pushcfunction(L, print_values);
+  lua_insert(L, 1);
+  report(L, docall(L, n, 0));
 }
 
 static char *read_line(const char *prompt, int tty) {
@@ -243,7 +265,10 @@ static void repl(lua_State *L) {
         st = luaL_loadbuffer(L, chunk, strlen(chunk), "=stdin");
         if (!incomplete(L, st)) break;
         char *more = read_line(">> ", tty);
-        if (!more) break;
+        if (!more) { /* input ended inside a statement: report the syntax error itself */
+          st = luaL_loadbuffer(L, chunk, strlen(chunk), "=stdin");
+          break;
+        }
         cap = strlen(chunk) + strlen(more) + 2;
         chunk = realloc(chunk, cap);
         strcat(chunk, "\n");
@@ -259,6 +284,39 @@ static void repl(lua_State *L) {
   }
   if (tty && hist[0]) write_history(hist);
   if (tty) printf("\n");
+}
+
+struct pargs {
+  int argc;
+  char **argv;
+  int st; /* outcome: LUA_OK or an error status */
+};
+static int pmain(lua_State *L) {
+  struct pargs *a = lua_touserdata(L, 1);
+  int argc = a->argc;
+  char **argv = a->argv;
+  lua_settop(L, 0);
+  setup(L);
+  int st = load_engine(L);
+  if (st == LUA_OK) {
+    if (argc > 1 && !strcmp(argv[1], "-e")) {
+      if (argc < 3) {
+        fprintf(stderr, "cleanil: -e needs an argument\n");
+        st = 1;
+      } else {
+        create_arg(L, argv, argc, 1);
+        st = luaL_loadbuffer(L, argv[2], strlen(argv[2]), "=(command line)");
+        if (st == LUA_OK) st = docall(L, 0, 0);
+        report(L, st);
+      }
+    } else if (argc > 1 && strcmp(argv[1], "-") != 0) {
+      st = run_script(L, argv[1], argv, argc, 1);
+    } else {
+      repl(L);
+    }
+  }
+  a->st = st;
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -280,25 +338,16 @@ int main(int argc, char **argv) {
     return 1;
   }
   gL = L;
-  setup(L);
-  int st = load_engine(L);
-  if (st == LUA_OK) {
-    if (argc > 1 && !strcmp(argv[1], "-e")) {
-      if (argc < 3) {
-        fprintf(stderr, "cleanil: -e needs an argument\n");
-        st = 1;
-      } else {
-        create_arg(L, argv, argc, 1);
-        st = luaL_loadbuffer(L, argv[2], strlen(argv[2]), "=(command line)");
-        if (st == LUA_OK) st = docall(L, 0, 0);
-        report(L, st);
-      }
-    } else if (argc > 1 && strcmp(argv[1], "-") != 0) {
-      st = run_script(L, argv[1], argv, argc, 1);
-    } else {
-      repl(L);
-    }
+  /* everything runs under lua_pcall (as in lua.c): an error outside a script's own protected calls is
+   * reported, never a "PANIC: unprotected error" */
+  struct pargs a = {argc, argv, LUA_OK};
+  lua_pushcfunction(L, pmain);
+  lua_pushlightuserdata(L, &a);
+  int pst = lua_pcall(L, 1, 0, 0);
+  if (pst != LUA_OK) {
+    report(L, pst);
+    a.st = pst;
   }
   lua_close(L);
-  return st == LUA_OK ? 0 : 1;
+  return a.st == LUA_OK ? 0 : 1;
 }

@@ -48,6 +48,38 @@ cil_node *cil_record(const char *name, cil_backfn fn, cil_tensor *out, int nin, 
     if (!(x)) return NULL;                                                                         \
   } while (0)
 
+/* ---- helpers shared by the op files (elementwise.c, shape.c, index.c, reduce.c, linalg.c) ---- */
+/* backward rules that must not be recorded */
+#define NOGRAD_BEGIN int prev_grad__ = cil_set_grad_enabled(0)
+#define NOGRAD_END cil_set_grad_enabled(prev_grad__)
+#define MUL(x, y) cil_binary(CIL_MUL, x, y)
+#define DIV(x, y) cil_binary(CIL_DIV, x, y)
+#define ADD(x, y) cil_binary(CIL_ADD, x, y)
+#define SUB(x, y) cil_binary(CIL_SUB, x, y)
+
+/* strides (in elements) of x viewed in the padded 4-D shape of `out` (0 where broadcast) */
+static inline void cil_bstrides(const cil_tensor *x, int nd, const int *oshape, int64_t *st) {
+  int64_t s = 1;
+  for (int i = 3; i >= 0; i--) {
+    int d = i - (4 - nd);             /* index into out dims */
+    int dx = d - (nd - x->ndim);       /* index into x dims */
+    int sz = (d >= 0 && dx >= 0) ? x->shape[dx] : 1;
+    int osz = d >= 0 ? oshape[d] : 1;
+    st[i] = (sz == 1 && osz != 1) ? 0 : s;
+    s *= sz;
+  }
+}
+/* shape padded with leading 1s to 4 dims */
+static inline void cil_pad4(int nd, const int *shape, int *p) {
+  for (int i = 0; i < 4; i++) p[i] = (i - (4 - nd)) >= 0 ? shape[i - (4 - nd)] : 1;
+}
+/* a gradient g reduced to x's shape (the adjoint of broadcasting); NULL stays NULL */
+static inline cil_tensor *cil_sum_to_like(cil_tensor *g, cil_tensor *x) {
+  if (!g) return NULL;
+  if (cil_shape_eq(g, x)) return g;
+  return cil_sum_to(g, x->ndim, x->shape);
+}
+
 /* Normalize a dim (negative counts from the end); returns -1 if out of range. */
 int cil_normdim(int dim, int ndim);
 /* View x as [outer, n, inner] around dim. */
@@ -81,5 +113,10 @@ int cil_gemm_own_available(void);
 /* which SGEMM cil_sgemm uses for shapes both take: 1 = ours (default where available), 0 = OpenBLAS;
  * CLEANIL_GEMM=openblas in the environment starts with 0. Returns the previous setting. */
 int cil_gemm_use_own(int on);
+/* E independent products C[e] = alpha op(A[e]) op(B[e]) + beta C[e] (+ bias row e); strides in floats, a
+ * stride of 0 shares that operand (gemm_dispatch.c) */
+void cil_sgemm_batch(int E, int ta, int tb, int m, int n, int k, float alpha, const float *A, int64_t sa,
+                     int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc,
+                     const float *bias);
 
 #endif

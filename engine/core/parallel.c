@@ -146,3 +146,14 @@ void cil_parallel_for(int64_t n, int64_t min_per_thread, void (*fn)(int64_t lo, 
     fn(0, n, ctx);
   }
 }
+
+/* ---- the engine's thread count (our pool; OpenBLAS stays single-threaded) ---- */
+extern void openblas_set_num_threads(int);
+static int g_threads = 1;
+void cil_set_num_threads(int n) {
+  if (n < 1) n = 1;
+  g_threads = n;
+  openblas_set_num_threads(1); /* parallelism comes from our pool (cil_sgemm) */
+  cil_pool_resize(n);
+}
+int cil_get_num_threads(void) { return g_threads; }

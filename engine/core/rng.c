@@ -110,8 +110,13 @@ cil_tensor *cil_randn(cil_rng *r, int ndim, const int *shape, float mean, float 
   return t;
 }
 cil_tensor *cil_randint(cil_rng *r, int ndim, const int *shape, int64_t lo, int64_t hi) {
+  /* bounds checked before any arithmetic on them (no overflow at the int64 limits) */
+  const int64_t lim = (int64_t)1 << 24;
+  CIL_CHECK(lo >= -lim && lo <= lim && hi >= -lim && hi <= lim + 1,
+            "randint: bounds %lld and %lld must lie within -2^24..2^24 (integers exact in float32)",
+            (long long)lo, (long long)hi - 1);
   CIL_CHECK(hi > lo, "randint: empty range [%lld, %lld)", (long long)lo, (long long)hi);
-  CIL_CHECK(hi - lo <= (1 << 24), "randint: range wider than 2^24 is not exact in float32");
+  CIL_CHECK(hi - lo <= lim, "randint: range wider than 2^24 is not exact in float32");
   cil_tensor *t = cil_new(ndim, shape);
   CIL_NONNULL(t);
   for (int64_t i = 0; i < t->numel; i++) t->data[i] = (float)(lo + (int64_t)cil_rng_below(r, (uint64_t)(hi - lo)));

@@ -126,13 +126,21 @@ void cil_arena_keep(cil_tensor *t) {
 }
 
 /* ------------------------------------------------------------------ tensors */
+/* "[a, b, c]" of a raw shape (static buffer: for one error message) */
+static const char *shape_text(int ndim, const int *shape) {
+  static char buf[96];
+  int n = snprintf(buf, sizeof buf, "[");
+  for (int d = 0; d < ndim && d < CIL_MAXDIM; d++) n += snprintf(buf + n, sizeof buf - n, d ? ", %d" : "%d", shape[d]);
+  snprintf(buf + n, sizeof buf - n, "]");
+  return buf;
+}
 static int fill_shape(cil_tensor *t, int ndim, const int *shape) {
   if (ndim < 0 || ndim > CIL_MAXDIM) {
     cil_seterr("tensors have 0 to %d dims, got %d", CIL_MAXDIM, ndim);
     return 0;
   }
   t->ndim = ndim;
-  int64_t n = 1;
+  int64_t n = 1, nz = 1; /* nz: product of the non-zero sizes */
   for (int d = 0; d < CIL_MAXDIM; d++) {
     int s = d < ndim ? shape[d] : 1;
     if (s < 0) {
@@ -141,10 +149,14 @@ static int fill_shape(cil_tensor *t, int ndim, const int *shape) {
     }
     t->shape[d] = s;
     n *= s;
-  }
-  if (n > ((int64_t)1 << 34)) {
-    cil_seterr("tensor of %lld elements is too large", (long long)n);
-    return 0;
+    /* checked before it could wrap: each factor and the running product are at most 2^31 - 1 */
+    if (s > 0) nz *= s;
+    if (nz > CIL_MAXNUMEL) {
+      t->shape[d] = 1;
+      cil_seterr("tensor of shape %s is too large: more than %lld elements", shape_text(ndim, shape),
+                 (long long)CIL_MAXNUMEL);
+      return 0;
+    }
   }
   t->numel = n;
   return 1;

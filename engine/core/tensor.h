@@ -21,6 +21,9 @@
 #include <stdint.h>
 
 #define CIL_MAXDIM 4
+/* most elements a tensor may have; the product of its non-zero sizes is bounded too, so any partial
+ * product of sizes (rows, outer * inner, ...) fits an int */
+#define CIL_MAXNUMEL ((int64_t)2147483647)
 
 typedef struct cil_tensor cil_tensor;
 typedef struct cil_node cil_node;

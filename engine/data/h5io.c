@@ -650,7 +650,9 @@ typedef struct {
   cil_h5r *r;
   int ckpt;
   uint64_t sum, count;
+  int depth; /* groups open on the way down (bounds the recursion) */
 } treectx;
+#define CIL_H5_MAX_DEPTH 512
 
 static cil_h5node *new_node(const char *name) {
   cil_h5node *n = calloc(1, sizeof *n);
@@ -934,6 +936,7 @@ static int read_buffer_group(treectx *c, hid_t g, const char *gpath, cil_h5node 
 }
 
 static int read_group(treectx *c, const char *gpath, cil_h5node *parent);
+static int read_group_members(treectx *c, const char *gpath, cil_h5node *parent);
 
 static int read_member(treectx *c, const char *gpath, const char *name, cil_h5node *n) {
   char path[2048];
@@ -969,6 +972,17 @@ static int read_member(treectx *c, const char *gpath, const char *name, cil_h5no
 }
 
 static int read_group(treectx *c, const char *gpath, cil_h5node *parent) {
+  if (c->depth >= CIL_H5_MAX_DEPTH) {
+    cil_seterr("%s %s: groups are nested more than %d levels deep (damaged file?), at '%.60s...'",
+               c->ckpt ? "checkpoint" : "file", c->r->path, CIL_H5_MAX_DEPTH, gpath);
+    return 0;
+  }
+  c->depth++;
+  int st = read_group_members(c, gpath, parent);
+  c->depth--;
+  return st;
+}
+static int read_group_members(treectx *c, const char *gpath, cil_h5node *parent) {
   int nn = 0;
   char **names = cil_h5r_list(c->r, gpath, &nn);
   if (!names) return 0;
@@ -996,7 +1010,7 @@ static int read_group(treectx *c, const char *gpath, cil_h5node *parent) {
 cil_h5node *cil_h5_read_tree(const char *path, const char *group, int checkpoint) {
   cil_h5r *r = cil_h5r_open(path);
   if (!r) return NULL;
-  treectx c = {r, checkpoint, 0, 0};
+  treectx c = {r, checkpoint, 0, 0, 0};
   uint64_t want_sum = 0, want_count = 0;
   if (checkpoint && (!attr_get(r->f, "cil_checksum", H5T_NATIVE_UINT64, &want_sum) ||
                      !attr_get(r->f, "cil_count", H5T_NATIVE_UINT64, &want_count))) {

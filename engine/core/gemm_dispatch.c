@@ -1,0 +1,193 @@
+/* SGEMM dispatch: which kernel runs a product (our AVX-512 kernel in gemm.c, or OpenBLAS), the split of
+ * C's rows over our thread pool, batched products for ensembles, and the CLEANIL_PROFILE_GEMM profiler.
+ * The differentiable ops built on it are in linalg.c. */
+#include "internal.h"
+#include <cblas.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct {
+  int ta, tb, m, n, k, lda, ldb, ldc;
+  float alpha, beta;
+  const float *A, *B, *bias;
+  float *C;
+} gemm_job;
+static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
+/* one share of C's rows (multiples of 16, so each thread's block stays aligned) */
+static void gemm_task(int task, int ntasks, void *ctx) {
+  gemm_job *j = ctx;
+  int per = ((j->m + ntasks - 1) / ntasks + 15) & ~15;
+  int i0 = task * per, i1 = i0 + per < j->m ? i0 + per : j->m;
+  if (i0 >= i1) return;
+  const float *a = j->ta ? j->A + i0 : j->A + (int64_t)i0 * j->lda;
+  sgemm_serial(j->ta, j->tb, i1 - i0, j->n, j->k, j->alpha, a, j->lda, j->B, j->ldb, j->beta,
+               j->C + (int64_t)i0 * j->ldc, j->ldc, j->bias);
+}
+/* CLEANIL_PROFILE_GEMM=1: time every GEMM by shape and print the table at exit (stderr) */
+typedef struct { int ta, tb, m, n, k; long calls; double secs; } gemm_prof;
+static gemm_prof g_prof[256];
+static int g_nprof, g_prof_on = -1;
+static void gemm_prof_report(void) {
+  double tot = 0, flop = 0;
+  for (int i = 0; i < g_nprof; i++) tot += g_prof[i].secs;
+  fprintf(stderr, "GEMM profile: %-4s %6s %6s %6s %10s %9s %8s %7s\n", "op", "m", "n", "k", "calls", "secs", "GFLOP/s", "share");
+  for (int i = 0; i < g_nprof; i++) {
+    gemm_prof *p = &g_prof[i];
+    double f = 2.0 * p->m * p->n * p->k * p->calls;
+    flop += f;
+    fprintf(stderr, "GEMM profile: %c%c   %6d %6d %6d %10ld %9.3f %8.1f %6.1f%%\n", p->ta ? 'T' : 'N',
+            p->tb ? 'T' : 'N', p->m, p->n, p->k, p->calls, p->secs, f / p->secs / 1e9, 100 * p->secs / tot);
+  }
+  fprintf(stderr, "GEMM profile: total %.3f s, %.1f GFLOP/s\n", tot, flop / tot / 1e9);
+}
+double cil_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+static void gemm_prof_add(int ta, int tb, int m, int n, int k, int calls, double dt) {
+  int i = 0;
+  while (i < g_nprof && !(g_prof[i].ta == ta && g_prof[i].tb == tb && g_prof[i].m == m && g_prof[i].n == n &&
+                          g_prof[i].k == k)) i++;
+  if (i == g_nprof) {
+    if (g_nprof == 256) return;
+    g_prof[g_nprof++] = (gemm_prof){ta, tb, m, n, k, 0, 0};
+  }
+  g_prof[i].calls += calls;
+  g_prof[i].secs += dt;
+}
+static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
+static int gemm_prof_enabled(void) {
+  if (g_prof_on < 0) {
+    const char *e = getenv("CLEANIL_PROFILE_GEMM");
+    g_prof_on = e && *e && *e != '0';
+    if (g_prof_on) atexit(gemm_prof_report);
+  }
+  return g_prof_on;
+}
+void cil_sgemm_bias(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
+                    int ldb, float beta, float *C, int ldc, const float *bias) {
+  if (!gemm_prof_enabled()) {
+    sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+    return;
+  }
+  double t0 = cil_now();
+  sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+  gemm_prof_add(ta, tb, m, n, k, 1, cil_now() - t0);
+}
+void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+               const float *B, int ldb, float beta, float *C, int ldc) {
+  cil_sgemm_bias(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
+  /* our own threads split C's rows; each calls single-threaded OpenBLAS (steadier than its own
+   * threading at RL sizes, performance.md). Small products stay on one thread, and so do outputs
+   * narrower than 16 columns (the 6- or 12-wide actor heads, < 2 % of GEMM time): OpenBLAS picks its
+   * kernel for those by size, so a row split would change their bits with the thread count. */
+  if (cil_pool_size() > 1 && k > 0 && m >= 64 && n >= 16 && (double)m * n * k >= 1 << 18) {
+    gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, A, B, bias, C};
+    cil_pool_run(cil_pool_size(), gemm_task, &j);
+    return;
+  }
+  sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+}
+static _Atomic int g_own = -1; /* -1: not decided yet (the first GEMM may run on any pool thread) */
+static int gemm_own_on(void) {
+  int v = atomic_load_explicit(&g_own, memory_order_relaxed);
+  if (v < 0) {
+    const char *e = getenv("CLEANIL_GEMM");
+    v = cil_gemm_own_available() && !(e && strcmp(e, "openblas") == 0);
+    atomic_store_explicit(&g_own, v, memory_order_relaxed);
+  }
+  return v;
+}
+int cil_gemm_use_own(int on) {
+  int prev = gemm_own_on();
+  atomic_store_explicit(&g_own, on && cil_gemm_own_available(), memory_order_relaxed);
+  return prev;
+}
+/* one thread: C = alpha op(A) op(B) + beta C (+ bias on every row) with BLAS semantics (beta = 0
+ * overwrites C). Our kernel adds the bias in its epilogue; the other paths get C filled with it first. */
+static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
+  if (m == 0 || n == 0) return;
+  if (gemm_own_on() && cil_gemm_own(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
+  if (bias) {
+    for (int i = 0; i < m; i++) {
+      float *c = C + (int64_t)i * ldc;
+      if (beta == 0.0f) memcpy(c, bias, (size_t)n * sizeof(float));
+      else
+        for (int j = 0; j < n; j++) c[j] = beta * c[j] + bias[j];
+    }
+    beta = 1.0f;
+  }
+  if (k == 0) {
+    for (int i = 0; i < m; i++)
+      for (int j = 0; j < n; j++) C[(int64_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(int64_t)i * ldc + j];
+    return;
+  }
+  if (n == 1) { /* a matrix-vector product (1-output heads): sgemv, several times faster than sgemm here */
+    if (beta == 0.0f) /* overwrite ourselves: not every OpenBLAS keeps NaN in y out of beta = 0 */
+      for (int i = 0; i < m; i++) C[(int64_t)i * ldc] = 0.0f;
+    cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, ta ? k : m, ta ? m : k, alpha, A, lda, B,
+                tb ? 1 : ldb, beta, C, ldc);
+    return;
+  }
+  if (k == 1) { /* an outer product (input gradient of a 1-output head): one pass over C */
+    for (int i = 0; i < m; i++) {
+      float ai = alpha * (ta ? A[i] : A[(int64_t)i * lda]);
+      float *c = C + (int64_t)i * ldc;
+      if (tb && ldb != 1) {
+        for (int j = 0; j < n; j++) c[j] = (beta == 0.0f ? 0.0f : beta * c[j]) + ai * B[(int64_t)j * ldb];
+      } else if (beta == 0.0f) {
+        for (int j = 0; j < n; j++) c[j] = ai * B[j];
+      } else {
+        for (int j = 0; j < n; j++) c[j] = beta * c[j] + ai * B[j];
+      }
+    }
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k,
+              alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* E independent products C[e] = alpha op(A[e]) op(B[e]) + beta C[e] (strides in floats; a stride of 0
+ * shares that operand). With T threads the first E - E % T members run whole, one thread per member
+ * (each a full-size single-threaded GEMM: no packing repeated per row share, unlike splitting rows);
+ * the remaining E % T members are row-split as usual. Outputs must not overlap (strideC > 0). */
+typedef struct {
+  int ta, tb, m, n, k, lda, ldb, ldc, per;
+  int64_t sa, sb, sc;
+  float alpha, beta;
+  const float *A, *B, *bias; /* bias: one row of n per member, or NULL */
+  float *C;
+} batch_job;
+static void batch_task(int task, int ntasks, void *ctx) {
+  batch_job *j = ctx;
+  (void)ntasks;
+  for (int e = task * j->per; e < (task + 1) * j->per; e++) /* the same kernels as one thread: same bits */
+    sgemm_serial(j->ta, j->tb, j->m, j->n, j->k, j->alpha, j->A + e * j->sa, j->lda, j->B + e * j->sb, j->ldb,
+                 j->beta, j->C + e * j->sc, j->ldc, j->bias ? j->bias + (int64_t)e * j->n : NULL);
+}
+void cil_sgemm_batch(int E, int ta, int tb, int m, int n, int k, float alpha, const float *A, int64_t sa,
+                        int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc,
+                        const float *bias) {
+  int T = cil_pool_size(), whole = 0;
+  if (T > 1 && E >= T && m > 0 && n > 0 && (double)m * n * (k > 0 ? k : 1) >= 1 << 16) {
+    whole = E - E % T;
+    int prof = gemm_prof_enabled();
+    double t0 = prof ? cil_now() : 0;
+    batch_job j = {ta, tb, m, n, k, lda, ldb, ldc, whole / T, sa, sb, sc, alpha, beta, A, B, bias, C};
+    cil_pool_run(T, batch_task, &j);
+    if (prof) gemm_prof_add(ta, tb, m, n, k, whole, cil_now() - t0);
+  }
+  for (int e = whole; e < E; e++)
+    cil_sgemm_bias(ta, tb, m, n, k, alpha, A + e * sa, lda, B + e * sb, ldb, beta, C + e * sc, ldc,
+                   bias ? bias + (int64_t)e * n : NULL);
+}
