@@ -9,13 +9,24 @@ return function(cil)
   Loop.__index = Loop
 
   -- opts.transitions: a dataset of suboptimal transitions (recoil): the transition buffer is then the
-  -- expert train split and those rows, and the observation statistics come from that union
+  -- expert train split and those rows, and the observation statistics come from that union.
+  -- opts.experts == false (offline RL: mopo): no demonstrations; opts.mean, opts.std normalize.
   function offline.Loop(run, cfg, rng, opts)
     opts = opts or {}
-    for _, k in ipairs({"epochs", "steps_per_epoch", "batch_size", "num_expert_trajs", "eval_episodes", "checkpoint_every"}) do
+    local counts = {"epochs", "steps_per_epoch", "batch_size", "eval_episodes", "checkpoint_every"}
+    if opts.experts ~= false then counts[#counts + 1] = "num_expert_trajs" end
+    for _, k in ipairs(counts) do
       if math.type(cfg[k]) ~= "integer" or cfg[k] < 1 then
         error(("%s: --%s must be a positive whole number, got %s"):format(run.algo, k, tostring(cfg[k])), 0)
       end
+    end
+    if opts.experts == false then
+      local mean, std = opts.mean, opts.std
+      local L = setmetatable({run = run, cfg = cfg, rng = rng, mean = mean, std = std, experts = {},
+        eval_env = cil.env.make(cfg.env, {num_envs = cfg.eval_episodes, seed = cfg.seed + 100003}),
+        S = {step = 0, evals = {}}}, Loop)
+      L.normalize = function(o) return (o - mean) / std end
+      return L
     end
     if not (cfg.train_ratio > 0 and cfg.train_ratio < 1) then
       error(("%s: --train_ratio must lie in (0, 1), got %s"):format(run.algo, tostring(cfg.train_ratio)), 0)
@@ -60,7 +71,7 @@ return function(cil)
           tostring(ck.algo), tostring(ck.env), run.algo, cfg.env), 0)
       end
       for k, v in pairs(ck.state) do S[k] = v end
-      o.load(ck.learner)
+      o.load(ck.learner, ck)
       self.rng:set_state(ck.rng)
       run:trim_log(S.step)
       print(string.format("[%s %s] resumed from %s at step %d", run.algo, cfg.env, run:checkpoint_path(), S.step))
@@ -76,8 +87,10 @@ return function(cil)
         for _, R in ipairs(returns) do S.evals[#S.evals + 1] = R; m = m + R / #returns end
         local g = cil.rng(cil.run.eval_seed(cfg, S.step) + 17)  -- probes never touch the training draws
         local row = {step = S.step, eval_return = m, eval_score = cil.env.normalized_score(cfg.env, m)}
-        row.train_act_logp, row.train_act_mae = offline.probe(o.actor, self.train_data, g)
-        row.eval_act_logp, row.eval_act_mae = offline.probe(o.actor, self.eval_data, g)
+        if self.train_data then
+          row.train_act_logp, row.train_act_mae = offline.probe(o.actor, self.train_data, g)
+          row.eval_act_logp, row.eval_act_mae = offline.probe(o.actor, self.eval_data, g)
+        end
         if self.transition_data then
           row.transition_act_logp, row.transition_act_mae = offline.probe(o.actor, self.transition_data, g)
         end
@@ -87,8 +100,9 @@ return function(cil)
         S.last_eval = m
       end
       if S.step % cfg.checkpoint_every == 0 or S.step == T then
-        cil.checkpoint.save(run:checkpoint_path(), {algo = run.algo, env = cfg.env, state = S, learner = o.state(),
-          rng = self.rng:state(), config = cfg})
+        local ck = {algo = run.algo, env = cfg.env, state = S, learner = o.state(), rng = self.rng:state(), config = cfg}
+        for k, v in pairs(o.extra_checkpoint and o.extra_checkpoint() or {}) do ck[k] = v end  -- e.g. buffers
+        cil.checkpoint.save(run:checkpoint_path(), ck)
       end
       run:progress(S.step, T, string.format("last eval %s", S.last_eval and string.format("%.1f", S.last_eval) or "-"))
     end
