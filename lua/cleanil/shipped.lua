@@ -68,6 +68,10 @@ return function(cil)
     local path = cil.data_path(env, name .. ".h5")
     if name ~= "medium_expert" or cil.run.exists(path) then return path end
     local record = shipped.medium_expert_record(env)
+    if not record then
+      error(("[data] %s is not released yet (no %s to check it against); make it by hand with "
+        .. "`cleanil tools/medium_expert.lua --env=%s`, or pass a file"):format(path, record_path(env), env), 0)
+    end
     print(("[data] %s does not exist yet: making it from the shipped medium and expert policies (%s rows each, a few minutes)"):format(
       path, record and record.rows_per_part or shipped.ME_ROWS))
     local tmp = path .. ".partial"
