@@ -8,5 +8,6 @@ int luaopen_cleanil_core(lua_State *L) {
   cil_open_env(L);
   cil_open_data(L);
   cil_open_bench(L);
+  cil_open_dyn(L);
   return 1;
 }

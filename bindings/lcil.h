@@ -61,5 +61,6 @@ void cil_open_nn(lua_State *L);
 void cil_open_env(lua_State *L);
 void cil_open_data(lua_State *L);
 void cil_open_bench(lua_State *L);
+void cil_open_dyn(lua_State *L);
 int luaopen_cleanil_core(lua_State *L);
 #endif

@@ -2,6 +2,7 @@
  * vectorized exp behind sigmoid/SiLU), leaky_relu, clamp, affine and where. Each op's forward kernel
  * and its backward rule (written with these same ops) sit together. */
 #include "internal.h"
+#include "vmath.h"
 #include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,28 +180,6 @@ static const char *unop_name[CIL_NUNARY] = {
     "neg",      "exp",  "log",  "sqrt",   "square", "abs",     "tanh",       "atanh",   "sigmoid",
     "softplus", "relu", "silu", "sign",   "silu_d", "silu_dd", "softplus_d", "step"};
 
-/* exp for the activation kernels: Cody-Waite range reduction + Cephes' degree-6 polynomial,
- * ~1 ulp, written so that loops over it vectorize (libm's expf does not). NaN stays NaN. */
-static inline float fexp(float x) {
-  /* clamped so that NaN becomes a number here (the int conversion of n below must not see NaN);
-   * the result for NaN is NaN again at the end */
-  float xc = x > -87.33654f ? x : -87.33654f;
-  xc = xc < 88.72283f ? xc : 88.72283f;
-  const float shifter = 12582912.0f; /* 1.5*2^23: adding and subtracting rounds to nearest */
-  float n = (xc * 1.44269504088896341f + shifter) - shifter;
-  float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  union { int32_t i; float f; } sc;
-  sc.i = ((int32_t)n + 127) << 23;
-  float y = p * sc.f;
-  return x != x ? x : y;
-}
 static inline float sigm(float x) { return 1.0f / (1.0f + fexp(-x)); }
 static inline float softplus_f(float x) { /* torch: beta 1, threshold 20 */
   return x > 20.0f ? x : log1pf(expf(x));
@@ -220,30 +199,6 @@ static inline float silu_ddd_f(float x) {
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
-/* 16 lanes of fexp: the same reduction and polynomial, 2^n applied with scalef (no clamp needed:
- * large |x| gives inf or 0, NaN stays NaN) */
-static inline __m512 vexp16(__m512 x) {
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
-}
-/* sigmoid: 1 / (1 + exp(-x)), exp's argument capped at 88 so the reciprocal stays finite; the
- * reciprocal is rcp14 refined by one Newton step (relative error ~2^-23, no divide) */
-static inline __m512 vsigm16(__m512 x) {
-  __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), vexp16(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), x),
-                                                                       _mm512_set1_ps(88.0f))));
-  __m512 y = _mm512_rcp14_ps(d);
-  return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
-}
 static void silu_fwd_vec(int64_t n, const float *X, float *O) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {

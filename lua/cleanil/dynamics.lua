@@ -58,13 +58,11 @@ return function(cil)
   end
 
   -- x [E, B, in] (or [B, in] shared) -> mu, lv: [E, B, D]
-  --   lv = minlv + softplus((maxlv - softplus(maxlv - l)) - minlv)
+  --   lv = minlv + softplus((maxlv - softplus(maxlv - l)) - minlv)   (one fused engine op)
   function Dyn:forward(x)
     local out = self.net((x - self.scaler_mean) / self.scaler_std)
     local D = self.out_dim
-    local mu, l = out:narrow(-1, 1, D), out:narrow(-1, D + 1, D)
-    l = self.max_lv - (self.max_lv - l):softplus()
-    return mu, self.min_lv + (l - self.min_lv):softplus()
+    return out:narrow(-1, 1, D), cil.soft_clamp(out:narrow(-1, D + 1, D), self.min_lv, self.max_lv)
   end
   -- L_SL = mean (mu - y)^2 e^-lv + mean lv + 0.001 (sum maxlv - sum minlv) + sum_k decay_k/2 ||W_k||^2
   -- (the MLP has 4 weight matrices, so only the first four decays apply, as in the reference)

@@ -60,6 +60,38 @@ describe("ensemble loss and soft clamp", function()
     assert.is_true(math.abs(got - want) < 1e-5 * math.max(1, math.abs(want)), got .. " vs " .. want)
   end)
 
+  it("the fused soft clamp equals its formula, in value and gradient, over a wide range", function()
+    local D = 13                                          -- not a divisor of 16: the lane pattern wraps
+    local lo = cil.param(cil.tensor{-6, -5, -4, -3, -2, -7, -6.4, -1, -3, -4, -5, -6, -2})
+    local hi = cil.param(cil.tensor{0.5, 1, 0, 2, 1.5, 0.9, 0.94, 3, 1, 0, 2, 1, 0.5})
+    local l = cil.param((cil.randn(cil.rng(1), 3, 101, D) * 10):persist())  -- 3939 elements: a ragged end
+    local function formula(l) local l1 = hi - (hi - l):softplus(); return lo + (l1 - lo):softplus() end
+    local a, b = cil.soft_clamp(l, lo, hi), formula(l)
+    assert.is_true((a - b):abs():max():item() < 4e-6)
+    local ga, gb = cil.grad(a:square():sum(), {l, lo, hi}), cil.grad(b:square():sum(), {l, lo, hi})
+    for i = 1, 3 do
+      assert.is_true(((ga[i] - gb[i]):abs() / (gb[i]:abs() + 1)):max():item() < 1e-4, "gradient " .. i)
+    end
+    -- extremes and NaN: bounded, NaN stays NaN
+    local x = cil.tensor{{-1e30, -100, -20, -1, 0, 1, 20, 100, 1e30, 0 / 0, 1 / 0, -1 / 0, 3}}
+    local y = cil.soft_clamp(x, lo, hi):totable()[1]
+    for k = 1, 13 do
+      if k == 10 then assert.is_true(y[k] ~= y[k]) else
+        local excess = math.log(1 + math.exp(-(hi[k] - lo[k])))   -- softplus(hi - lo) - (hi - lo)
+        assert.is_true(y[k] >= lo[k] - 1e-6 and y[k] <= hi[k] + excess + 1e-6, k .. ": " .. y[k])
+      end
+    end
+    -- the same bits at 1 and 2 threads (no scalar tail whose position depends on the split)
+    local big = (cil.randn(cil.rng(2), 7, 5000, D) * 5):persist()
+    cil.set_num_threads(1)
+    local one = cil.soft_clamp(big, lo, hi):persist()
+    cil.set_num_threads(2)
+    local two = cil.soft_clamp(big, lo, hi):persist()
+    cil.set_num_threads(1)
+    assert.are.equal(0, (one - two):abs():max():item())
+    assert.matches("must be %[13%]", errmsg(cil.soft_clamp, l, cil.zeros(4), hi))
+  end)
+
   it("the soft-clamped log-variance stays within its learned bounds", function()
     local dyn = tiny()
     dyn.min_lv:copy_(cil.tensor{-6, -5, -4, -3})
