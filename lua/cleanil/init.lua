@@ -17,6 +17,7 @@ require("cleanil.dynamics")(cil)
 require("cleanil.rollout")(cil)
 require("cleanil.policy")(cil)
 require("cleanil.shipped")(cil)
+require("cleanil.reference")(cil)
 
 cil.root = CLEANIL_LUA_DIR .. "/.."
 -- path of a shipped data file: data/<env>/<file>

@@ -1,10 +1,15 @@
 -- Learning curves from one or many runs' log.csv, as a PNG (gnuplot).
 --   cleanil tools/plot.lua RUN_DIR [RUN_DIR ...] [--y=eval_return] [--x=step] [--out=curves.png]
---                          [--title=TEXT] [--smooth=N]
-local dirs, opt = {}, {y = "eval_return", x = "step", out = "curves.png", title = "", smooth = "1"}
+--                          [--title=TEXT] [--smooth=N] [--line=VALUE:LABEL ...]
+-- --line draws a labelled horizontal line (e.g. the demonstrator's level, a reference score).
+local dirs, opt, lines = {}, {y = "eval_return", x = "step", out = "curves.png", title = "", smooth = "1"}, {}
 for _, a in ipairs(arg) do
   local k, v = a:match("^%-%-(%w+)=(.*)$")
-  if k then
+  if k == "line" then
+    local value, label = v:match("^([^:]+):(.*)$")
+    if not tonumber(value) then error("plot: --line=VALUE:LABEL needs a number, got " .. v, 0) end
+    lines[#lines + 1] = {tonumber(value), label}
+  elseif k then
     if opt[k] == nil then error("plot: unknown option --" .. k .. " (y, x, out, title, smooth)", 0) end
     opt[k] = v
   elseif a == "--help" then
@@ -51,6 +56,10 @@ for i, d in ipairs(dirs) do
   local label = d:gsub("/$", ""):match("([^/]+)$")
   plots[#plots + 1] = string.format("'%s' using 1:2 with lines lw 2 title '%s'", p, label:gsub("_", "\\_"))
 end
+for i, l in ipairs(lines) do
+  plots[#plots + 1] = string.format("%.17g with lines lw 2 dt %d lc rgb '%s' title '%s'", l[1], 1 + i,
+    ({"#444444", "#cc3311", "#0077bb", "#009988"})[(i - 1) % 4 + 1], l[2]:gsub("_", "\\_"):gsub("'", ""))
+end
 local g = assert(io.popen("gnuplot", "w"))
 g:write(string.format([[
 set terminal pngcairo size 900,560 enhanced font 'sans,11'
@@ -61,7 +70,8 @@ set ylabel '%s'
 set grid
 set key bottom right
 plot %s
-]], opt.out, opt.title:gsub("_", "\\_"), opt.x:gsub("_", "\\_"), opt.y:gsub("_", "\\_"), table.concat(plots, ", ")))
+]], opt.out, opt.title:gsub("_", "\\_"), opt.x:gsub("_", "\\_"),
+  (({eval_score = "D4RL-normalized score", eval_return = "evaluation return"})[opt.y] or opt.y):gsub("_", "\\_"), table.concat(plots, ", ")))
 local ok = g:close()
 for i = 1, #dirs do os.remove(tmp .. "." .. i) end
 os.remove(tmp)
