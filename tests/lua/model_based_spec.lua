@@ -57,3 +57,34 @@ describe("MOPO", function()
     assert.matches("not of walker2d", out)
   end)
 end)
+
+describe("OMLIRL", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. dir)
+  setup(function()
+    local out, ok = sh(("%s algorithms/ensemble.lua --env=hopper --max_rows=4000 --max_epochs=2 --hidden=32,32 --out=%s/ens"):format(BIN, dir))
+    assert(ok, out)
+  end)
+  teardown(function() os.execute("rm -rf " .. dir) end)
+  it("runs (reward head dropped, penalty in the model rows) and resumes bit for bit", function()
+    local base = BIN .. " algorithms/omlirl.lua --env=hopper --model=" .. dir .. "/ens/ensemble.h5 --transitions=data/hopper/medium_replay.h5"
+      .. " --hidden=32,32 --num_expert_trajs=5 --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=400 --horizon=5 --rollout_every=50"
+    local out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/full")
+    assert.is_true(ok, out)
+    assert.matches("demonstrator%-normalized", out)
+    out, ok = sh(base .. " --epochs=2 --out=" .. dir .. "/cut")
+    assert.is_true(ok, out)
+    out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/cut --resume")
+    assert.is_true(ok, out)
+    assert.are.equal(io.open(dir .. "/full/log.csv"):read("a"), io.open(dir .. "/cut/log.csv"):read("a"))
+    local cols = cil.run.read_log(dir .. "/full/log.csv")
+    for _, pen in ipairs(cols.ensemble_pen) do assert.is_true(pen > 0) end
+    for _, lam in ipairs(cols.lam) do assert.is_true(lam > 0) end
+    -- the checkpoint's model buffer holds the penalty in its reward column: positive, finite
+    local ck = cil.checkpoint.load(dir .. "/full/checkpoint.h5")
+    local rows = ck.model_buffer:rows(1, ck.model_buffer:size())
+    assert.is_true(rows.rew:min():item() > 0 and rows.rew:max():item() < 1e3)
+  end)
+end)
+
