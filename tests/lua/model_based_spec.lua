@@ -88,3 +88,50 @@ describe("OMLIRL", function()
   end)
 end)
 
+
+describe("RAMBO", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. dir)
+  setup(function()
+    local out, ok = sh(("%s algorithms/ensemble.lua --env=hopper --max_rows=4000 --max_epochs=2 --hidden=32,32 --out=%s/ens"):format(BIN, dir))
+    assert(ok, out)
+  end)
+  teardown(function() os.execute("rm -rf " .. dir) end)
+  local common = " --env=hopper --model=" .. dir .. "/ens/ensemble.h5 --transitions=data/hopper/medium_replay.h5 --hidden=32,32"
+  it("its advantage is r^ + (1 - d) gamma min Q(ô', a') - min Q(ô, a), without an entropy term", function()
+    _G.RAMBO_TEST = true
+    local saved = _G.arg
+    _G.arg = {"--env=hopper", "--model=" .. dir .. "/ens/ensemble.h5", "--transitions=data/hopper/medium_replay.h5",
+      "--hidden=32,32", "--out=" .. dir .. "/unit"}
+    local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/rambo.lua")
+    _G.arg, _G.RAMBO_TEST = saved, nil
+    local g = cil.rng(5)
+    local o, a, o2 = cil.randn(g, 6, 11):persist(), (cil.rand(g, 6, 3) * 2 - 1):persist(), cil.randn(g, 6, 11):persist()
+    local r, d = cil.randn(g, 6):persist(), cil.tensor{{0}, {1}, {0}, {0}, {1}, {0}}:persist()
+    local st = P.rng:state()
+    local A = P.advantage(o, a, o2, r, d):totable()
+    P.rng:set_state(st)
+    local a2 = P.sac.actor(o2):sample(P.rng)
+    local q2 = P.sac.critic(cil.cat({o2, a2}, 2)):totable()
+    local q = P.sac.critic(cil.cat({o, a}, 2)):totable()
+    local R, D = r:totable(), d:totable()
+    for i = 1, 6 do
+      local want = R[i] + (1 - D[i][1]) * 0.99 * math.min(q2[1][i][1], q2[2][i][1]) - math.min(q[1][i][1], q[2][i][1])
+      assert.is_true(math.abs(A[i][1] - want) < 1e-4 * math.max(1, math.abs(want)), A[i][1] .. " vs " .. want)
+    end
+  end)
+  it("runs with the adversarial update and resumes bit for bit (model, its optimizer and buffer included)", function()
+    local base = BIN .. " algorithms/rambo.lua" .. common .. " --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=400"
+      .. " --horizon=5 --rollout_every=50 --update_model_every=100 --adv_steps=10 --adv_rollout_steps=5"
+    local out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/full")
+    assert.is_true(ok, out)
+    out, ok = sh(base .. " --epochs=2 --out=" .. dir .. "/cut")
+    assert.is_true(ok, out)
+    out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/cut --resume")
+    assert.is_true(ok, out)
+    local a = io.open(dir .. "/full/log.csv"):read("a")
+    assert.are.equal(a, io.open(dir .. "/cut/log.csv"):read("a"))
+    assert.matches("model_adv_loss", a)
+  end)
+end)
