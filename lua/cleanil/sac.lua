@@ -17,7 +17,9 @@ return function(cil)
     local self = setmetatable({cfg = cfg, obs_dim = obs_dim, act_dim = act_dim, rng = rng}, SAC)
     local net = {activation = cfg.activation, rng = rng}
     self.actor = cil.TanhNormalActor(obs_dim, act_dim, cfg.hidden, net)
-    self.critic = cil.nn.DoubleQ(obs_dim + act_dim, cfg.hidden, net)
+    -- zero_init_critic: both Q nets' final layers start at 0 (rmirl, rmirl_implicit)
+    self.critic = cil.nn.DoubleQ(obs_dim + act_dim, cfg.hidden,
+      cfg.zero_init_critic and {activation = cfg.activation, rng = rng, zero_last = true} or net)
     self.critic_target = self.critic:clone():requires_grad_(false)
     self.log_alpha = cil.param(cil.tensor{math.log(cfg.alpha)})
     self.alpha = cfg.alpha

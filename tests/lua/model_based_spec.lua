@@ -86,6 +86,23 @@ describe("OMLIRL", function()
     local rows = ck.model_buffer:rows(1, ck.model_buffer:size())
     assert.is_true(rows.rew:min():item() > 0 and rows.rew:max():item() < 1e3)
   end)
+  it("RMIRL: zero-init critics, the adversarial update, and a bit-for-bit resume", function()
+    local base = BIN .. " algorithms/rmirl.lua --env=hopper --model=" .. dir .. "/ens/ensemble.h5 --transitions=data/hopper/medium_replay.h5"
+      .. " --hidden=32,32 --num_expert_trajs=5 --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=400 --horizon=5"
+      .. " --rollout_every=50 --update_model_every=100 --adv_steps=10 --adv_rollout_steps=5"
+    local out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/rfull")
+    assert.is_true(ok, out)
+    out, ok = sh(base .. " --epochs=2 --out=" .. dir .. "/rcut")
+    assert.is_true(ok, out)
+    out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/rcut --resume")
+    assert.is_true(ok, out)
+    local a = io.open(dir .. "/rfull/log.csv"):read("a")
+    assert.are.equal(a, io.open(dir .. "/rcut/log.csv"):read("a"))
+    assert.matches("model_adv_loss", a)
+    -- the critics' final layers start at zero
+    local sac = cil.SAC(11, 3, {hidden = {8}, zero_init_critic = true}, cil.rng(1))
+    assert.are.equal(0, sac.critic(cil.randn(cil.rng(2), 4, 14)):abs():max():item())
+  end)
 end)
 
 
