@@ -152,3 +152,38 @@ describe("RAMBO", function()
     assert.matches("model_adv_loss", a)
   end)
 end)
+
+describe("MBPO", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. dir)
+  teardown(function() os.execute("rm -rf " .. dir) end)
+  it("grows its horizon 1 -> 15 over epochs 20 -> 100", function()
+    _G.MBPO_TEST = true
+    local saved = _G.arg
+    _G.arg = {"--env=hopper", "--out=" .. dir .. "/unit"}
+    local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/mbpo.lua")
+    _G.arg, _G.MBPO_TEST = saved, nil
+    local want = {[0] = 1, [20] = 1, [25] = 1, [26] = 2, [60] = 8, [99] = 14, [100] = 15, [500] = 15}
+    for e, h in pairs(want) do assert.are.equal(h, P.horizon(e), "epoch " .. e) end
+  end)
+  it("retrains every train_model_every env steps, rolls out, and resumes bit for bit", function()
+    local base = BIN .. " algorithms/mbpo.lua --env=hopper --update_after=400 --steps_per_epoch=200 --checkpoint_every=100"
+      .. " --train_model_every=100 --model_epochs=2 --model_rows=2000 --rollout_batch=300 --policy_steps=2"
+      .. " --model_hidden=16,16 --hidden=32,32 --model_buffer_size=20000"
+    local out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/full")
+    assert.is_true(ok, out)
+    out, ok = sh(base .. " --epochs=2 --out=" .. dir .. "/cut")
+    assert.is_true(ok, out)
+    out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/cut --resume")
+    assert.is_true(ok, out)
+    local a = io.open(dir .. "/full/log.csv"):read("a")
+    assert.are.equal(a, io.open(dir .. "/cut/log.csv"):read("a"))
+    local cols = cil.run.read_log(dir .. "/full/log.csv")
+    -- evaluations after 200, 400, 600 updates (env steps 600, 800, 1000); retrains at k = 100, 200, ...: 2 by the first, 6 by the last
+    -- (each adds at most 300 rows of horizon 1)
+    assert.are.same({600, 800, 1000}, cols.step)
+    assert.is_true(cols.model_buffer_size[1] > 0 and cols.model_buffer_size[1] <= 600)
+    assert.is_true(cols.model_buffer_size[3] > cols.model_buffer_size[1] and cols.model_buffer_size[3] <= 1800)
+  end)
+end)
