@@ -9,7 +9,9 @@ return function(cil)
 
   function mbirl.setup(run, cfg, rng, opts)
     opts = opts or {}
-    for _, k in ipairs({"rollout_batch", "horizon", "rollout_every", "model_buffer_size", "reward_every", "num_expert_trajs"}) do
+    local counts = {"rollout_batch", "horizon", "rollout_every", "model_buffer_size", "num_expert_trajs"}
+    if opts.solver ~= false then counts[#counts + 1] = "reward_every" end
+    for _, k in ipairs(counts) do
       if math.type(cfg[k]) ~= "integer" or cfg[k] < 1 then error(("%s: --%s must be a positive whole number"):format(run.algo, k), 0) end
     end
     local spec = cil.env.spec(cfg.env)
@@ -23,18 +25,28 @@ return function(cil)
     local tname = cfg.transitions ~= "" and cfg.transitions or cil.shipped.path(cfg.env, cfg.dataset)
     local trans, tpath = cil.data.load(tname)
     cil.data.check_task(trans, cfg.env, tpath)
-    M.expert_data = cil.data.normalize_dataset(demos, M.mean, M.std)
+    -- opts.split (rmirl_implicit): a train/eval split of the demonstrations; only the train part is used
+    local train = demos
+    if opts.split then
+      local held_out
+      train, held_out = cil.data.train_test_split(demos, cfg.train_ratio, rng)
+      M.eval_data = cil.data.normalize_dataset(held_out, M.mean, M.std)
+    end
+    M.expert_data = cil.data.normalize_dataset(train, M.mean, M.std)
     M.experts = cil.data.to_buffer(M.expert_data)
-    local union = cil.data.normalize_dataset(cil.data.combine(demos, trans), M.mean, M.std)
+    local union = cil.data.normalize_dataset(cil.data.combine(train, trans), M.mean, M.std)
+    M.transition_data = union
     union.rewards = cil.zeros(cil.data.num_rows(union)):persist()
     M.transitions = cil.data.to_buffer(union)
     M.loop = cil.offline.Loop(run, cfg, rng, {experts = false, mean = M.mean, std = M.std})
     M.loop.experts = demos                                     -- the demonstrator scale of the headline
-    M.sac = cil.SAC(M.O, M.A, cfg, rng)
-    M.reward = cil.RewardModel(M.O, M.A, {use_done = false, max_reward = cfg.max_reward, hidden = cfg.hidden,
-      activation = cfg.activation, rng = rng})
-    M.reward_params = M.reward:parameters()
-    M.reward_opt = cil.optim.Adam(M.reward_params, {lr = cfg.lr_reward})
+    if opts.solver ~= false then                               -- rmirl_implicit brings its own critic and actor
+      M.sac = cil.SAC(M.O, M.A, cfg, rng)
+      M.reward = cil.RewardModel(M.O, M.A, {use_done = false, max_reward = cfg.max_reward, hidden = cfg.hidden,
+        activation = cfg.activation, rng = rng})
+      M.reward_params = M.reward:parameters()
+      M.reward_opt = cil.optim.Adam(M.reward_params, {lr = cfg.lr_reward})
+    end
     M.model_buf = cil.ReplayBuffer(cfg.model_buffer_size, M.O, M.A)
     M.rng, M.cfg = rng, cfg
     return setmetatable(M, {__index = mbirl})
@@ -48,11 +60,13 @@ return function(cil)
     return cil.cat({self.experts:sample(ne, self.rng).obs, self.transitions:sample(n - ne, self.rng).obs}, 1), cil.zeros(n, 1)
   end
 
-  -- a rollout into the model buffer; reward(step) gives the stored reward column
-  function mbirl:rollout(reward)
+  -- a rollout into the model buffer; reward(step) gives the stored reward column; done0(starts) the
+  -- initial flags (default 0)
+  function mbirl:rollout(reward, actor, done0)
     local cfg = self.cfg
     local starts = self:starts(cfg.rollout_batch)
-    local r = cil.rollout.run(self.dyn, self.sac.actor, starts, {horizon = cfg.horizon, rng = self.rng,
+    local r = cil.rollout.run(self.dyn, actor or self.sac.actor, starts, {horizon = cfg.horizon, rng = self.rng,
+      done0 = done0 and done0(starts),
       buffer = self.model_buf, env = cfg.env, mean = self.mean, std = self.std, sticky = true, continue = "bounded",
       penalty = reward ~= nil, reward = reward})
     return {model_rollout_steps = r.steps, model_rollout_rows = r.rows, ensemble_pen = reward and r.pen_mean or nil}

@@ -86,6 +86,27 @@ describe("OMLIRL", function()
     local rows = ck.model_buffer:rows(1, ck.model_buffer:size())
     assert.is_true(rows.rew:min():item() > 0 and rows.rew:max():item() < 1e3)
   end)
+  it("RMIRL-implicit: the critic's cosine learning-rate schedule and a bit-for-bit resume", function()
+    _G.RMIRL_IMPLICIT_TEST = true
+    local saved = _G.arg
+    _G.arg = {"--env=hopper", "--model=" .. dir .. "/ens/ensemble.h5", "--transitions=data/hopper/medium_replay.h5",
+      "--hidden=32,32", "--out=" .. dir .. "/iunit"}
+    local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/rmirl_implicit.lua")
+    _G.arg, _G.RMIRL_IMPLICIT_TEST = saved, nil
+    assert.is_true(math.abs(P.critic_lr(0) - 3e-4) < 1e-12)
+    assert.is_true(math.abs(P.critic_lr(150000) - (1e-5 + 2.9e-4 / 2)) < 1e-12)
+    assert.is_true(math.abs(P.critic_lr(300000) - 1e-5) < 1e-12 and P.critic_lr(900000) == 1e-5)
+    local base = BIN .. " algorithms/rmirl_implicit.lua --env=hopper --model=" .. dir .. "/ens/ensemble.h5 --transitions=data/hopper/medium_replay.h5"
+      .. " --hidden=32,32 --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=400 --horizon=5"
+      .. " --rollout_every=50 --update_model_every=100 --adv_steps=10 --adv_rollout_steps=5"
+    local out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/ifull")
+    assert.is_true(ok, out)
+    out, ok = sh(base .. " --epochs=2 --out=" .. dir .. "/icut")
+    assert.is_true(ok, out)
+    out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/icut --resume")
+    assert.is_true(ok, out)
+    assert.are.equal(io.open(dir .. "/ifull/log.csv"):read("a"), io.open(dir .. "/icut/log.csv"):read("a"))
+  end)
   it("RMIRL: zero-init critics, the adversarial update, and a bit-for-bit resume", function()
     local base = BIN .. " algorithms/rmirl.lua --env=hopper --model=" .. dir .. "/ens/ensemble.h5 --transitions=data/hopper/medium_replay.h5"
       .. " --hidden=32,32 --num_expert_trajs=5 --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=400 --horizon=5"
