@@ -116,6 +116,7 @@ M.loop:train{
     actor:load_state_dict(s.actor, "rmirl_implicit actor"); critic:load_state_dict(s.critic, "rmirl_implicit critic")
     critic_target:load_state_dict(s.critic_target, "rmirl_implicit critic_target")
     actor_opt:load_state(s.actor_opt); critic_opt:load_state(s.critic_opt)
+    critic_opt:lr(critic_lr(ck.state.step))                   -- the schedule's value at the checkpoint
     M.dyn:load_state_dict(s.model, "rmirl_implicit model"); M.dyn.scaler_mean:copy_(s.scaler_mean)
     M.dyn.scaler_std:copy_(s.scaler_std); model_opt:load_state(s.model_opt)
     M.model_buf = ck.model_buffer
