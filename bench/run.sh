@@ -2,7 +2,7 @@
 # Every hot path side by side with the PyTorch 1.13 baseline, same machine, same core count, in one
 # run. Prints a table of ratios (ours / PyTorch's best setting for that core count) and our share of
 # the sgemm roofline measured in the same process. Threads are pinned for both sides.
-#   bash bench/run.sh [seconds per measurement, default 3]
+#   bash bench/run.sh [seconds per measurement, default 3]      (BENCH_ONLY="sac rollout": only those pairs)
 set -u
 cd "$(dirname "$0")/.."
 SECS=${1:-3}
@@ -28,6 +28,8 @@ printf "%-20s %5s %10s %10s %7s %9s %9s %9s %9s %8s\n" bench cores cleanil/s tor
 for pair in "mlp.lua torch_mlp.py" "bc.lua torch_bc.py" "sac.lua torch_sac.py" \
             "ensemble.lua torch_ensemble.py" "rollout.lua torch_rollout.py" "iqlearn.lua torch_iqlearn.py" "ibc.lua torch_ibc.py" "gail.lua torch_gail.py" "gail.lua:full torch_gail.py:--full"; do
   set -- $pair
+  # BENCH_ONLY="rollout ensemble": only the pairs whose Lua script name contains one of the words
+  if [ -n "${BENCH_ONLY:-}" ]; then keep=0; for w in $BENCH_ONLY; do case "$1" in *"$w"*) keep=1 ;; esac; done; [ $keep = 1 ] || continue; fi
   for cores in 1 2; do
     o=$(ours_run "$1" $cores cleanil)
     ob=$(ours_run "$1" $cores openblas)
