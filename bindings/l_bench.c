@@ -1,6 +1,11 @@
 /* Lua bindings: measurement helpers for bench/ (sgemm roofline, wall clock, resident memory). */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include "../engine/core/internal.h"
@@ -58,9 +63,39 @@ static int l_rss(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)rss * sysconf(_SC_PAGESIZE));
   return 1;
 }
+/* listdir(dir) -> {names} (without . and ..), or nil, message */
+static int l_listdir(lua_State *L) {
+  const char *dir = luaL_checkstring(L, 1);
+  DIR *d = opendir(dir);
+  if (!d) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s: %s", dir, strerror(errno));
+    return 2;
+  }
+  lua_newtable(L);
+  int i = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, ++i);
+  }
+  closedir(d);
+  return 1;
+}
+/* pid_alive(pid): whether a process with this id exists; getpid() */
+static int l_pid_alive(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  lua_pushboolean(L, pid > 0 && pid <= 0x7fffffff && (kill((pid_t)pid, 0) == 0 || errno == EPERM));
+  return 1;
+}
+static int l_getpid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
 void cil_open_bench(lua_State *L) {
   static const luaL_Reg fns[] = {{"clock", l_clock}, {"sgemm_gflops", l_sgemm_gflops}, {"rss_bytes", l_rss},
-                                 {"gemm_impl", l_gemm_impl}, {NULL, NULL}};
+                                 {"gemm_impl", l_gemm_impl}, {"listdir", l_listdir},
+                                 {"pid_alive", l_pid_alive}, {"getpid", l_getpid}, {NULL, NULL}};
   lua_newtable(L);
   luaL_setfuncs(L, fns, 0);
   lua_setfield(L, -2, "sys");

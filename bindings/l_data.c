@@ -968,7 +968,15 @@ static const luaL_Reg buf_methods[] = {
     {"size", buf_size}, {"capacity", buf_capacity}, {"dims", buf_dims}, {"pos", buf_pos},
     {"clear", buf_clear}, {"save", buf_save}, {"load", buf_load}, {NULL, NULL}};
 
+/* checkpoint.reseal(path): recompute a checkpoint's checksums in place (tests of damaged files) */
+static int l_ck_reseal(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (!cil_h5_reseal(path)) return cil_lua_raise(L, "checkpoint.reseal: %s", cil_errmsg());
+  return 0;
+}
+
 static const luaL_Reg ck_fns[] = {
+    {"reseal", l_ck_reseal},
     {"save", l_ck_save}, {"load", l_ck_load}, {"load_into", l_ck_load_into}, {NULL, NULL}};
 
 void cil_open_data(lua_State *L) {

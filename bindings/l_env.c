@@ -256,11 +256,16 @@ static int l_set_state(lua_State *L) {
   double qpos[64], qvel[64];
   read_vec(L, e, 3, e->model->nq, "qpos", qpos);
   read_vec(L, e, 4, e->model->nv, "qvel", qvel);
-  /* MuJoCo would silently reset a non-finite state; make it an error instead */
+  /* MuJoCo would silently reset a non-finite state, or one beyond its mjMAXVAL (1e10): an error instead */
+  const double bound = 1e10;
   for (int k = 0; k < e->model->nq; k++)
-    if (!isfinite(qpos[k])) return cil_lua_raise(L, "env %s set_state: qpos[%d] is not finite", e->task->name, k + 1);
+    if (!(fabs(qpos[k]) <= bound))
+      return cil_lua_raise(L, "env %s set_state: qpos[%d] is %s%g; expected a finite number within +-%g",
+                           e->task->name, k + 1, isfinite(qpos[k]) ? "" : "not finite: ", qpos[k], bound);
   for (int k = 0; k < e->model->nv; k++)
-    if (!isfinite(qvel[k])) return cil_lua_raise(L, "env %s set_state: qvel[%d] is not finite", e->task->name, k + 1);
+    if (!(fabs(qvel[k]) <= bound))
+      return cil_lua_raise(L, "env %s set_state: qvel[%d] is %s%g; expected a finite number within +-%g",
+                           e->task->name, k + 1, isfinite(qvel[k]) ? "" : "not finite: ", qvel[k], bound);
   if (cil_vecenv_set_state(e, i, qpos, qvel) != 0) return cil_lua_fail(L);
   push_vec_d(L, e->obs + (int64_t)i * e->obs_dim, e->obs_dim, 1);
   return 1;

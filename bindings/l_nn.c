@@ -104,7 +104,8 @@ static int adam_lr(lua_State *L) { /* lr() -> current; lr(x) sets */
   cil_adam *o = check_adam(L);
   if (!lua_isnoneornil(L, 2)) {
     double lr = luaL_checknumber(L, 2);
-    if (!(lr >= 0)) return cil_lua_raise(L, "Adam: learning rate must be >= 0, got %g", lr);
+    if (!(lr >= 0) || !isfinite((float)lr))
+      return cil_lua_raise(L, "Adam: learning rate must be a finite number >= 0, got %g", lr);
     o->lr = (float)lr;
   }
   lua_pushnumber(L, o->lr);

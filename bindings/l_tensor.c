@@ -55,7 +55,12 @@ cil_tensor *cil_lua_check(lua_State *L, int idx) {
   cil_lhandle *h = testhandle(L, idx);
   if (!h) {
     const char *tn = luaL_typename(L, idx);
-    cil_lua_raise(L, "bad argument #%d: tensor expected, got %s", idx, tn);
+    if (idx > 0) cil_lua_raise(L, "bad argument #%d: tensor expected, got %s", idx, tn);
+    /* an element of a list argument (the list was pushed onto the stack): name the function */
+    lua_Debug ar;
+    const char *fn = lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) && ar.name ? ar.name : NULL;
+    cil_lua_raise(L, "%s%san element of a list argument is %s, expected a tensor (a list of tensors)",
+                  fn ? fn : "", fn ? ": " : "", tn);
   }
   if (!h->t) cil_lua_raise(L, "bad argument #%d: tensor was freed", idx);
   if (h->gen && h->gen != cil_arena_gen())

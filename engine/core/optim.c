@@ -1,12 +1,16 @@
 /* Adam/AdamW, gradient clipping, polyak averaging: loops over flat parameter arrays. */
 #include "optim.h"
 #include "internal.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 cil_adam *cil_adam_new(cil_tensor **params, int n, float lr, float beta1, float beta2, float eps,
                        float weight_decay, int decoupled) {
   CIL_CHECK(n > 0, "Adam: empty parameter list");
+  CIL_CHECK(isfinite(lr) && isfinite(eps) && isfinite(weight_decay),
+            "Adam: hyper-parameters must be finite numbers (lr %g, eps %g, weight_decay %g)", lr, eps,
+            weight_decay);
   CIL_CHECK(lr >= 0 && eps >= 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1 &&
                 weight_decay >= 0,
             "Adam: invalid hyper-parameters (lr %g, betas %g %g, eps %g, weight_decay %g)", lr,

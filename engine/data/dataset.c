@@ -74,6 +74,15 @@ static int check_finite_key(const char *file, const char *key, const cil_tensor 
   return 0;
 }
 
+/* terminals/timeouts: any finite value (non-zero = set); NaN or inf has no meaning as a flag */
+static int check_flags(const char *file, const char *key, const float *x, int64_t n) {
+  int64_t i = x ? cil_first_nonfinite(x, n) : -1;
+  if (i < 0) return 1;
+  cil_seterr("%s: '%s' has the value %g at row %lld; a flag must be 0 or 1 (false or true)", file, key,
+             (double)x[i], (long long)i + 1);
+  return 0;
+}
+
 static int check_all_finite(const char *file, const cil_dataset *d) {
   return check_finite_key(file, "observations", d->observations) &&
          check_finite_key(file, "actions", d->actions) && check_finite_key(file, "rewards", d->rewards) &&
@@ -118,7 +127,9 @@ int cil_d4rl_load(const char *path, int check_finite, cil_dataset *d) {
        (!has_to || cil_h5r_read_floats(r, "timeouts", d->timeouts->data, n)) &&
        (!has_next || cil_h5r_read_floats(r, "next_observations", d->next_observations->data,
                                          d->next_observations->numel));
-  if (!ok) goto fail;
+  if (!ok || !check_flags(path, "terminals", d->terminals->data, n) ||
+      !check_flags(path, "timeouts", d->timeouts->data, n))
+    goto fail;
   for (int64_t i = 0; i < n; i++) { /* flags as exact 0/1 */
     d->terminals->data[i] = d->terminals->data[i] != 0.0f;
     d->timeouts->data[i] = d->timeouts->data[i] != 0.0f;
@@ -239,6 +250,9 @@ int cil_minari_load(const char *path, int check_finite, cil_dataset *d) {
         !cil_h5r_read_floats(r, KEY("terminations"), d->terminals->data + row, T) ||
         !cil_h5r_read_floats(r, KEY("truncations"), d->timeouts->data + row, T))
       goto fail;
+    if (!check_flags(path, "terminations", d->terminals->data + row, T) ||
+        !check_flags(path, "truncations", d->timeouts->data + row, T))
+      goto fail;
 #undef KEY
     memcpy(d->observations->data + row * od, tmp, (size_t)(T * od) * sizeof(float));
     memcpy(d->next_observations->data + row * od, tmp + od, (size_t)(T * od) * sizeof(float));
@@ -299,6 +313,9 @@ int cil_dataset_validate(const cil_dataset *d, const char *what) {
       return 0;
     }
   }
+  if (!check_flags(what, "terminals", d->terminals->data, d->terminals->numel) ||
+      (d->timeouts && !check_flags(what, "timeouts", d->timeouts->data, d->timeouts->numel)))
+    return 0;
   if (d->next_observations && !cil_shape_eq(d->next_observations, o)) {
     cil_seterr("%s: next_observations %s and observations %s differ in shape", what,
                cil_shapestr(d->next_observations), cil_shapestr(o));
@@ -330,6 +347,8 @@ int cil_d4rl_write(cil_h5w *w, const cil_dataset *d, int gzip) {
 /* ---- trajectories ---- */
 cil_traj *cil_trajectories(const float *terminals, const float *timeouts, const float *rewards,
                            int64_t n, int64_t *count) {
+  if (!check_flags("trajectories", "terminals", terminals, n) || !check_flags("trajectories", "timeouts", timeouts, n))
+    return NULL;
   int64_t k = 0, cap = 64;
   cil_traj *t = malloc((size_t)cap * sizeof *t);
   if (!t) {

@@ -6,7 +6,10 @@
  *         a crash at any moment leaves either the old file or the new one, never a mix.
  *         In checkpoint mode every object gets a "cil_kind" attribute, every dataset a "cil_hash"
  *         attribute (64-bit hash of its payload bytes), and the root a "cil_checksum" (order-free
- *         combination of all dataset paths and hashes) and "cil_count" (number of datasets).
+ *         combination of all dataset paths and hashes) and "cil_count" (number of datasets); format 2
+ *         adds "cil_meta" (hash of kind and shape; of the size attributes for a buffer), checked before
+ *         anything is allocated. The file is built in memory and written with plain write(), so a full
+ *         disk is reported as such (ENOSPC) and leaves the previous file in place.
  * Reader  cil_h5_read_tree(path, group, checkpoint) reads every dataset under `group` into memory.
  *         Numbers become float32 persistent tensors (any integer/bool/float dtype; 0-d scalars
  *         become numbers), strings become byte strings. In checkpoint mode the "cil_kind" attributes
@@ -71,6 +74,8 @@ typedef struct cil_h5node {
 } cil_h5node;
 
 cil_h5node *cil_h5_read_tree(const char *path, const char *group, int checkpoint);
+/* recompute every checksum of a checkpoint in place (tests of damaged files; deliberate edits) */
+int cil_h5_reseal(const char *path);
 void cil_h5_free_tree(cil_h5node *n);
 const cil_h5node *cil_h5_find(const cil_h5node *group, const char *name);
 

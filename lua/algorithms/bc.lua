@@ -39,9 +39,12 @@ local T = cfg.epochs * cfg.steps_per_epoch
 local S = {step = 0, evals = {}}
 if run.resuming then
   local ck = run:load_checkpoint()
+  local ok, err = pcall(function() actor:load_state_dict(ck.actor); opt:load_state(ck.opt) end)
+  if not ok or type(ck.state) ~= "table" then
+    error(("bc: %s does not fit this run (a checkpoint of another algorithm or config?): %s"):format(
+      run:checkpoint_path(), ok and "no 'state'" or tostring(err)), 0)
+  end
   S = ck.state
-  actor:load_state_dict(ck.actor)
-  opt:load_state(ck.opt)
   rng:set_state(ck.rng)
   run:trim_log(S.step)
 end
@@ -70,7 +73,7 @@ while S.step < T do
     S.last_eval = m
   end
   if S.step % cfg.checkpoint_every == 0 or S.step == T then
-    cil.checkpoint.save(run:checkpoint_path(), {state = S, actor = actor:state_dict(),
+    cil.checkpoint.save(run:checkpoint_path(), {algo = "bc", env = cfg.env, state = S, actor = actor:state_dict(),
       opt = opt:state(), rng = rng:state(), config = cfg})
   end
   run:progress(S.step, T, string.format("loss %.3f | last eval %s", loss_value,

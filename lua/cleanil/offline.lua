@@ -65,11 +65,7 @@ return function(cil)
     local run, cfg, S = self.run, self.cfg, self.S
     local T = cfg.epochs * cfg.steps_per_epoch
     if run.resuming then
-      local ck = run:load_checkpoint()
-      if ck.algo ~= run.algo or ck.env ~= cfg.env then
-        error(("%s: %s is a checkpoint of %s on %s, not of %s on %s"):format(run.algo, run:checkpoint_path(),
-          tostring(ck.algo), tostring(ck.env), run.algo, cfg.env), 0)
-      end
+      local ck = run:load_checkpoint({strict = true})          -- algo and env must match (or --force_resume)
       for k, v in pairs(ck.state) do S[k] = v end
       o.load(ck.learner, ck)
       self.rng:set_state(ck.rng)

@@ -60,17 +60,33 @@ return function(cil)
         infos = {}
         for k, v in pairs(L.infos) do infos[k] = v:narrow(1, 1, math.max(n, 1)) end
       end
-      cil.checkpoint.save(run:checkpoint_path(), {state = S, learner = o.extra_state(),
-        buffer = L.buffer, timeouts = L.timeouts, rng = rng:state(), env = {qpos = qpos, qvel = qvel},
-        infos = infos, config = cfg})
+      cil.checkpoint.save(run:checkpoint_path(), {algo = run.algo, env = cfg.env, state = S,
+        learner = o.extra_state(), buffer = L.buffer, timeouts = L.timeouts, rng = rng:state(),
+        env_state = {qpos = qpos, qvel = qvel}, infos = infos, config = cfg})
     end
 
     local obs
     if run.resuming then
       local ck = run:load_checkpoint()
+      local path = run:checkpoint_path()
+      -- checkpoints before algo/env tags kept the env state under `env`
+      local env_state = ck.env_state or (type(ck.env) == "table" and ck.env or nil)
+      local function damaged(what)
+        error(string.format("%s: %s does not fit this run: %s (a checkpoint of another algorithm, task or config?)",
+          run.algo, path, what), 0)
+      end
+      if type(ck.state) ~= "table" or math.type(ck.state.step) ~= "integer" then damaged("no step counter in 'state'") end
+      local is_buf, bo, ba = pcall(function() return ck.buffer:dims() end)
+      if not is_buf then damaged("no replay buffer") end
+      if bo ~= O or ba ~= A then
+        damaged(string.format("its replay buffer holds %d-dim observations and %d-dim actions, the env has %d and %d",
+          bo, ba, O, A))
+      end
+      if type(env_state) ~= "table" then damaged("no env state") end
       for k, v in pairs(ck.state) do S[k] = v end
       -- checkpoints of the first sac.lua kept the learner at the top level
-      o.load_extra(ck.learner or {sac = ck.sac, medium_saved = ck.state.medium_saved})
+      local ok, err = pcall(o.load_extra, ck.learner or {sac = ck.sac, medium_saved = ck.state.medium_saved})
+      if not ok then damaged("its learner state does not load (" .. tostring(err) .. ")") end
       L.buffer = ck.buffer
       L.timeouts:copy_(ck.timeouts)
       if L.infos and ck.infos then
@@ -80,7 +96,7 @@ return function(cil)
       end
       rng:set_state(ck.rng)
       env:reset_one(1, S.env_seed)                 -- the same episode start, then its saved state
-      env:set_state(1, ck.env.qpos, ck.env.qvel)
+      env:set_state(1, env_state.qpos, env_state.qvel)
       obs = env:observation()
       run:trim_log(S.step)
       print(string.format("[%s %s] resumed from %s at step %d", run.algo, cfg.env, run:checkpoint_path(), S.step))

@@ -22,15 +22,70 @@ return function(cil)
     return math.type(v) == "integer" and "integer" or type(v)
   end
 
-  -- parse "value" against the type of the default
+  -- What each config key means, by name, for every algorithm: counts are whole numbers >= 1 (or >= 0),
+  -- rates and scales finite reals in a range. A key listed as real accepts 0.5 even when its default is
+  -- written 1000. Keys not listed keep the type of their default and, if numbers, must be finite.
+  local INT_MAX = 2147483647
+  local KINDS = {}
+  local function kinds(kind, names) for name in names:gmatch("%S+") do KINDS[name] = kind end end
+  kinds({int = true, min = 1, what = "a positive whole number"}, [[epochs steps_per_epoch batch_size
+    checkpoint_every eval_episodes num_expert_trajs members elites horizon buffer_size model_buffer_size
+    max_episode_steps max_epochs max_stale max_eval rollout_batch rollout_every reward_steps threads
+    medium_screen medium_episodes expert_episodes num_random envs episodes hidden]])
+  kinds({int = true, min = 0, what = "a whole number >= 0"}, "update_after max_rows seed medium_level")
+  kinds({min = 0, open_min = true, what = "a finite positive number"}, [[lr lr_actor lr_critic lr_reward
+    lr_lam lr_alpha grad_clip min_std max_std max_reward q_max print_every_s]])
+  kinds({min = 0, what = "a finite number >= 0"}, [[l2_penalty grad_penalty grad_target alpha lam
+    action_noise q_target_penalty]])
+  kinds({min = 0, max = 1, what = "a number in [0, 1]"}, [[gamma polyak real_ratio expert_ratio td_penalty
+    ibc_penalty]])
+  kinds({min = 0, max = 1, open_min = true, open_max = true, what = "a number in (0, 1)"}, "train_ratio eval_ratio")
+  run.KINDS = KINDS
+
+  -- nil, or why v is not a valid value of key (numbers: finite, whole where counted, in range)
+  local function bad_value(key, v)
+    if type(v) == "table" then
+      for i, x in ipairs(v) do
+        local why = type(x) == "number" and bad_value(key, x)
+        if KINDS[key] and type(x) ~= "number" then why = KINDS[key].what end
+        if why then return why, i end
+      end
+      return nil
+    end
+    if type(v) ~= "number" then return nil end
+    local k = KINDS[key]
+    if v ~= v or v == math.huge or v == -math.huge then
+      return k and k.what or "a finite number"
+    end
+    if not k then return nil end
+    if k.int and (math.type(v) ~= "integer" or v > INT_MAX) then
+      if not (v == math.floor(v) and math.abs(v) <= INT_MAX) then
+        return ("%s (a whole number up to %d)"):format(k.what, INT_MAX)
+      end
+    end
+    if k.min and (v < k.min or (k.open_min and v == k.min)) then return k.what end
+    if k.max and (v > k.max or (k.open_max and v == k.max)) then return k.what end
+    return nil
+  end
+
+  -- parse "value" against the kind of the key, else the type of the default
   local function coerce(key, s, default)
     local want = typename(default)
+    local k = KINDS[key]
+    if k and want ~= "list" and (want == "integer" or want == "number") then
+      want = k.int and "integer" or "number"
+    end
+    if want == "integer" then
+      local n = tonumber(s)
+      if n and n == math.floor(n) and math.tointeger(n) and (not k or math.abs(n) <= INT_MAX) then
+        return math.tointeger(n)
+      end
+      error(string.format("--%s=%s: expected integer%s (default %s)", key, s,
+        k and (": " .. k.what .. " up to " .. INT_MAX) or "", tostring(default)), 0)
+    end
     if want == "boolean" then
       if s == "true" or s == "1" or s == "" then return true end
       if s == "false" or s == "0" then return false end
-    elseif want == "integer" then
-      local n = tonumber(s)
-      if n and n == math.floor(n) then return math.tointeger(n) end
     elseif want == "number" then
       local n = tonumber(s)
       if n then return n end
@@ -41,7 +96,26 @@ return function(cil)
     else
       return s
     end
-    error(string.format("--%s=%s: expected %s (default %s)", key, s, want, tostring(default)), 0)
+    error(string.format("--%s=%s: expected %s%s (default %s)", key, s, want,
+      (k and want == "number") and (": " .. k.what) or "", tostring(default)), 0)
+  end
+  run.coerce = coerce
+
+  -- every numeric value of a resolved config in its range; errors name the key, the value and the range
+  function run.check_config(algo, cfg, given)
+    local keys = {}
+    for k in pairs(cfg) do keys[#keys + 1] = k end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local why, i = bad_value(k, cfg[k])
+      if why then
+        local v = i and cfg[k][i] or cfg[k]
+        local from = given and given[k] and ("--" .. k .. "=" .. given[k]) or (k .. " = " .. tostring(v) .. " (config)")
+        error(string.format("%s: %s: %s must be %s%s, got %s", algo, from, k, why,
+          i and (" (entry " .. i .. " of the list)") or "", tostring(v)), 0)
+      end
+    end
+    return cfg
   end
 
   local function closest(key, cfg)
@@ -104,11 +178,12 @@ return function(cil)
     cfg.presets = nil
     cfg.env = cfg.env or env
     local defaults = merge({}, cfg)
-    local flags = {help = kv.help ~= nil, resume = kv.resume, out = kv.out, preset = kv.preset}
+    local flags = {help = kv.help ~= nil, resume = kv.resume, out = kv.out, preset = kv.preset,
+      force_resume = kv.force_resume ~= nil}
     if kv.help then
       print(string.format("cleanil algorithms/%s.lua - %s\n", algo, description or ""))
       print("usage: cleanil algorithms/" .. algo .. ".lua [--env=NAME] [--preset=NAME] [--key=value ...]")
-      print("       [--out=DIR] [--resume[=DIR]]\n")
+      print("       [--out=DIR] [--resume[=DIR]] [--force_resume]\n")
       print("config keys (defaults for env " .. env .. "):")
       local keys = {}
       for k in pairs(cfg) do keys[#keys + 1] = k end
@@ -125,16 +200,19 @@ return function(cil)
       if not p then error(string.format("%s: unknown preset '%s'", algo, kv.preset), 0) end
       merge(cfg, p)
     end
+    local given = {}
     for k, v in pairs(kv) do
-      if k ~= "help" and k ~= "resume" and k ~= "out" and k ~= "preset" then
+      if k ~= "help" and k ~= "resume" and k ~= "out" and k ~= "preset" and k ~= "force_resume" then
         if defaults[k] == nil then
           local guess = closest(k, defaults)
           error(string.format("%s: unknown config key '%s'%s (see --help)", algo, k,
             guess and (" (did you mean '" .. guess .. "'?)") or ""), 0)
         end
         cfg[k] = coerce(k, v, defaults[k])
+        given[k] = v
       end
     end
+    run.check_config(algo, cfg, given)
     return cfg, flags
   end
 
@@ -149,8 +227,30 @@ return function(cil)
     assert(f:close())                                         -- a full disk stops here, not at the rename
     assert(os.rename(tmp, path))
   end
-  local function mkdir_p(p) os.execute("mkdir -p '" .. p:gsub("'", "'\\''") .. "'") end
+  -- make a directory and its parents; an error naming the directory if it cannot be made
+  local function mkdir_p(p)
+    local h = io.popen("mkdir -p '" .. p:gsub("'", "'\\''") .. "' 2>&1")
+    local out = h and h:read("a") or ""
+    local ok = h and h:close()
+    if not ok or not cil.sys.listdir(p) then
+      local why = out:match("mkdir: [^:]*: ([^\n]+)") or out:gsub("%s+$", "")
+      error(string.format("cannot create the directory %s (%s)", p, why ~= "" and why or "not a directory"), 0)
+    end
+  end
   run.mkdir_p = mkdir_p
+
+  -- remove "<name>.tmp-<pid>" files of processes that no longer run (interrupted atomic writes)
+  function run.remove_stale_tmp(dir)
+    local removed = {}
+    for _, name in ipairs(cil.sys.listdir(dir) or {}) do
+      local pid = name:match("%.tmp%-(%d+)$")
+      pid = pid and math.tointeger(tonumber(pid))
+      if pid and pid ~= cil.sys.getpid() and not cil.sys.pid_alive(pid) then
+        if os.remove(dir .. "/" .. name) then removed[#removed + 1] = name end
+      end
+    end
+    return removed
+  end
 
   local function serialize(v, indent)
     indent = indent or ""
@@ -194,13 +294,26 @@ return function(cil)
     end
     self.dir = dir
     self.resuming = flags.resume ~= nil and exists(dir .. "/checkpoint.h5")
+    if flags.force_resume and flags.resume == nil then
+      error(string.format("[%s] --force_resume goes with --resume", algo), 0)
+    end
     if flags.resume ~= nil and not self.resuming then
       print(string.format("[%s] --resume: no checkpoint in %s, starting fresh", algo, dir))
     end
+    self.force_resume = flags.force_resume
     mkdir_p(dir)
-    local f = assert(io.open(dir .. "/config.lua", "w"))
-    f:write("-- resolved config of this run\nreturn ", serialize(cfg), "\n")
-    f:close()
+    local stale = run.remove_stale_tmp(dir)
+    if #stale > 0 then
+      print(string.format("[%s] removed %d unfinished temporary file(s) of an interrupted run: %s", algo, #stale,
+        table.concat(stale, ", ")))
+    end
+    local f, err = io.open(dir .. "/config.lua", "w")
+    if not f then error(string.format("cannot write to the run directory %s: %s", dir, err), 0) end
+    local ok, werr = f:write("-- resolved config of this run\nreturn ", serialize(cfg), "\n")
+    local closed, cerr = f:close()
+    if not ok or not closed then
+      error(string.format("cannot write %s/config.lua: %s", dir, tostring(werr or cerr)), 0)
+    end
     self.csv_path = dir .. "/log.csv"
     self.tb = cil.tensorboard.writer(dir)   -- TensorBoard scalars next to the CSV
     return self
@@ -253,15 +366,19 @@ return function(cil)
       self.csv_cols = keys
       local fresh = not (self.resuming and exists(self.csv_path)) or headerless
       self.csv = assert(io.open(self.csv_path, fresh and "w" or "a"))
-      if fresh then self.csv:write(table.concat(keys, ","), "\n") end
+      if fresh then assert(self.csv:write(table.concat(keys, ","), "\n")) end
     end
     local vals = {}
     for i, k in ipairs(self.csv_cols) do
       local v = row[k]
       vals[i] = v == nil and "" or (math.type(v) == "float" and string.format("%.6g", v) or tostring(v))
     end
-    self.csv:write(table.concat(vals, ","), "\n")
-    self.csv:flush()
+    local ok, err = self.csv:write(table.concat(vals, ","), "\n")
+    if ok then ok, err = self.csv:flush() end
+    if not ok then
+      error(string.format("cannot write %s: %s (the row of step %s is lost)", self.csv_path, tostring(err),
+        tostring(row.step)), 0)
+    end
     if self.tb then self.tb:scalars(row.step or 0, row) end
   end
 
@@ -287,6 +404,7 @@ return function(cil)
 
   -- truncate log.csv to rows with step <= step (used on resume so the log has no duplicates)
   function Run:trim_log(step)
+    self:trim_events(step)
     if not exists(self.csv_path) then return end
     local keep = {}
     for line in io.lines(self.csv_path) do
@@ -294,6 +412,19 @@ return function(cil)
       if #keep == 0 or (s and s <= step) then keep[#keep + 1] = line end
     end
     rewrite_lines(self.csv_path, keep)
+  end
+
+  -- drop TensorBoard events after `step` from the run's earlier event files (used on resume, like trim_log)
+  function Run:trim_events(step)
+    for _, name in ipairs(cil.sys.listdir(self.dir) or {}) do
+      local path = self.dir .. "/" .. name
+      if name:match("^events%.out%.tfevents%.") then
+        local current = self.tb and path == self.tb.path
+        if current then self.tb:close() end                -- the file this run appends to (same second)
+        cil.tensorboard.trim(path, step)
+        if current then self.tb = cil.tensorboard.writer(self.dir, path) end
+      end
+    end
   end
 
   local function hms(s)
@@ -322,8 +453,19 @@ return function(cil)
   function Run:checkpoint_path() return self.dir .. "/checkpoint.h5" end
   -- the checkpoint to resume from; says which config values differ from the ones it was saved with
   -- (a resumed run repeats an uninterrupted one only under the same config, threads included)
-  function Run:load_checkpoint()
+  -- The checkpoint must be of this algorithm and task: new checkpoints carry algo and env (the task name);
+  -- older ones without them resume as before, unless opts.strict. --force_resume resumes a mismatch.
+  function Run:load_checkpoint(opts)
     local ck = cil.checkpoint.load(self:checkpoint_path())
+    local ck_env = type(ck.env) == "string" and ck.env or nil     -- online checkpoints once kept env state here
+    local strict = opts and opts.strict
+    if (ck.algo ~= nil and ck.algo ~= self.algo) or (ck_env ~= nil and ck_env ~= self.cfg.env) or
+       (strict and (ck.algo == nil or ck_env == nil)) then
+      local msg = string.format("%s: %s is a checkpoint of %s on %s, not of %s on %s", self.algo, self:checkpoint_path(),
+        tostring(ck.algo or "an unknown algorithm"), tostring(ck_env or "an unknown task"), self.algo, self.cfg.env)
+      if not self.force_resume then error(msg .. " (pass --force_resume to resume it anyway)", 0) end
+      print(msg .. "; resuming anyway (--force_resume)")
+    end
     if type(ck.config) == "table" then
       local diff, keys = {}, {}
       local cosmetic = {print_every_s = true, checkpoint_every = true}   -- cannot change the results

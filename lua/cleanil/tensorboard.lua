@@ -44,13 +44,26 @@ return function(cil)
 
   local Writer = {}
   Writer.__index = Writer
-  function tb.writer(dir)
-    local host = (io.popen("hostname"):read("l") or "localhost")
-    local path = string.format("%s/events.out.tfevents.%d.%s", dir, os.time(), host)
-    local f = assert(io.open(path, "ab"))
-    f:write(tb.record(event(os.time(), 0, bytes(3, "brain.Event:2"))))
-    f:flush()
-    return setmetatable({f = f, path = path}, Writer)
+  -- a new event file in dir (or reopen `path` to append to it)
+  function tb.writer(dir, path)
+    local reopen = path ~= nil
+    if not path then
+      local p = io.popen("hostname")
+      local host = p and p:read("l") or "localhost"
+      if p then p:close() end
+      path = string.format("%s/events.out.tfevents.%d.%s", dir, os.time(), host)
+    end
+    local f, err = io.open(path, "ab")
+    if not f then error("tensorboard: cannot open " .. tostring(err), 0) end
+    local w = setmetatable({f = f, path = path}, Writer)
+    if not reopen then w:put(tb.record(event(os.time(), 0, bytes(3, "brain.Event:2")))) end
+    return w
+  end
+  -- write and flush one record; a failed write (a full disk) is an error naming the file
+  function Writer:put(rec)
+    local ok, err = self.f:write(rec)
+    if ok then ok, err = self.f:flush() end
+    if not ok then error(string.format("cannot write %s: %s", self.path, tostring(err)), 0) end
   end
   -- every numeric entry of row (except step) as a scalar at `step`
   function Writer:scalars(step, row, prefix)
@@ -66,10 +79,67 @@ return function(cil)
     end
     if #vals == 0 then return end
     local wall = cil.sys and cil.sys.wall and cil.sys.wall() or os.time()
-    self.f:write(tb.record(event(wall, math.tointeger(step) or 0, bytes(5, table.concat(vals)))))
-    self.f:flush()
+    self:put(tb.record(event(wall, math.tointeger(step) or 0, bytes(5, table.concat(vals)))))
   end
   function Writer:close() self.f:close() end
+
+  -- the step of an Event payload (field 2), or nil
+  local function payload_step(s)
+    local p = 1
+    local function rv()
+      local n, shift = 0, 0
+      repeat
+        local b = s:byte(p)
+        if not b or shift > 63 then return nil end
+        n = n | ((b & 0x7F) << shift)
+        shift, p = shift + 7, p + 1
+      until b < 0x80
+      return n
+    end
+    while p <= #s do
+      local k = rv()
+      if not k then return nil end
+      local f, w = k >> 3, k & 7
+      if w == 0 then
+        local v = rv()
+        if f == 2 then return v end
+      elseif w == 1 then p = p + 8
+      elseif w == 5 then p = p + 4
+      elseif w == 2 then local n = rv(); if not n then return nil end; p = p + n
+      else return nil end
+    end
+    return nil
+  end
+
+  -- Rewrite an event file keeping only events at steps <= step (and those without a step: the header).
+  -- A torn record at the end (an interrupted write) is dropped. Returns the number of events kept.
+  function tb.trim(path, step)
+    local f = io.open(path, "rb")
+    if not f then return 0 end
+    local data = f:read("a")
+    f:close()
+    local pos, keep = 1, {}
+    while pos + 11 <= #data do
+      local len = string.unpack("<I8", data, pos)
+      if string.unpack("<I4", data, pos + 8) ~= masked(data:sub(pos, pos + 7)) or pos + 15 + len > #data then break end
+      local payload = data:sub(pos + 12, pos + 11 + len)
+      if string.unpack("<I4", data, pos + 12 + len) ~= masked(payload) then break end
+      local s = payload_step(payload)
+      if s == nil or s <= step then keep[#keep + 1] = data:sub(pos, pos + 15 + len) end
+      pos = pos + 16 + len
+    end
+    local tmp = path .. ".tmp"
+    local out, err = io.open(tmp, "wb")
+    if not out then error("tensorboard: cannot trim " .. tostring(err), 0) end
+    local ok, werr = out:write(table.concat(keep))
+    local closed, cerr = out:close()
+    if not ok or not closed then
+      os.remove(tmp)
+      error(string.format("tensorboard: cannot trim %s: %s", path, tostring(werr or cerr)), 0)
+    end
+    assert(os.rename(tmp, path))
+    return #keep
+  end
 
   -- read back (for tests and tools): list of {step=, wall=, values={tag=value}} ; checks CRCs
   function tb.read(path)
