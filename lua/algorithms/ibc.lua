@@ -27,10 +27,7 @@ local function actor_step(b)
   local alpha = math.exp(log_alpha[1])
   local a, logp = actor(b.obs):rsample_with_log_prob(rng)
   local loss = (logp:reshape(-1, 1) * alpha - energy(cat(b.obs, a))):mean()
-  actor_opt:zero_grad()
-  loss:backward({inputs = actor_params})
-  cil.optim.clip_grad_norm(actor_params, cfg.grad_clip)
-  actor_opt:step()
+  cil.optim.minimize(actor_opt, loss, actor_params, cfg.grad_clip)
   local s = {actor_loss = loss:item(), alpha = alpha}
   if cfg.tune_alpha then
     local aloss = -(log_alpha:exp() * (logp:detach() - A)):mean()
@@ -77,10 +74,7 @@ end
 local function step()
   local s = actor_step(loop.buffer:sample(cfg.batch_size, rng))
   local loss, es = energy_loss(loop.buffer:sample(cfg.batch_size, rng))
-  energy_opt:zero_grad()
-  loss:backward({inputs = energy_params})
-  cil.optim.clip_grad_norm(energy_params, cfg.grad_clip)
-  energy_opt:step()
+  cil.optim.minimize(energy_opt, loss, energy_params, cfg.grad_clip)
   for k, v in pairs(es) do s[k] = v end
   return s
 end

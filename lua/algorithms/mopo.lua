@@ -10,23 +10,9 @@
 local cil = require "cleanil"
 local cfg, run, rng = cil.run.begin("mopo", arg, "MOPO: offline RL through an uncertainty-penalized model")
 if not cfg then return end -- --help
-for _, k in ipairs({"rollout_batch", "horizon", "rollout_every", "model_buffer_size"}) do
-  if math.type(cfg[k]) ~= "integer" or cfg[k] < 1 then error(("mopo: --%s must be a positive whole number"):format(k), 0) end
-end
-local spec = cil.env.spec(cfg.env)
-local O, A = spec.obs_dim, spec.act_dim
-local mpath = cfg.model ~= "" and cfg.model or cil.data_path(cfg.env, "ensemble_" .. cfg.dataset .. ".h5")
-local dyn, meta = cil.load_dynamics(mpath, cfg.env)
-if not dyn.pred_reward then error("mopo: " .. mpath .. " has no reward head", 0) end
-local mean, std = meta.obs_mean:persist(), meta.obs_std:persist()
-local tname = cfg.transitions ~= "" and cfg.transitions or cil.shipped.path(cfg.env, cfg.dataset)
-local data, tpath = cil.data.load(tname)
-cil.data.check_task(data, cfg.env, tpath)
-local offline = cil.data.to_buffer(cil.data.normalize_dataset(data, mean, std))
-data = nil
-local loop = cil.offline.Loop(run, cfg, rng, {experts = false, mean = mean, std = std})
-local sac = cil.SAC(O, A, cfg, rng)
-local model_buf = cil.ReplayBuffer(cfg.model_buffer_size, O, A)
+local M = cil.mbrl.setup(run, cfg, rng)
+local dyn, mean, std, offline, loop, sac = M.dyn, M.mean, M.std, M.offline, M.loop, M.sac
+local model_buf = M.model_buf
 local log_lam = cil.param(cil.tensor{math.log(cfg.lam)})
 local lam_opt = cil.optim.Adam({log_lam}, {lr = cfg.lr_lam})
 local last = {}
@@ -54,9 +40,8 @@ end
 local function step(t)
   if t == 0 or (t + 1) % cfg.rollout_every == 0 then rollout() end
   cil.reset()
-  local b = model_buf:size() >= cfg.batch_size and cil.data.sample_mixed(offline, model_buf, cfg.batch_size, cfg.real_ratio, rng)
-    or offline:sample(cfg.batch_size, rng)
-  local s = sac:update(b)
+  M.model_buf = model_buf
+  local s = sac:update(cil.mbrl.batch(M, cfg, rng))
   for k, v in pairs(last) do s[k] = v end
   s.lam, s.model_buffer_size = math.exp(log_lam[1]), model_buf:size()
   return s

@@ -10,24 +10,12 @@
 local cil = require "cleanil"
 local cfg, run, rng = cil.run.begin("rambo", arg, "RAMBO: offline RL through an adversarially trained model")
 if not cfg then return end -- --help
-for _, k in ipairs({"rollout_batch", "horizon", "rollout_every", "model_buffer_size", "update_model_every", "adv_steps", "adv_rollout_steps"}) do
+for _, k in ipairs({"update_model_every", "adv_steps", "adv_rollout_steps"}) do
   if math.type(cfg[k]) ~= "integer" or cfg[k] < 1 then error(("rambo: --%s must be a positive whole number"):format(k), 0) end
 end
-local spec = cil.env.spec(cfg.env)
-local O, A = spec.obs_dim, spec.act_dim
-local mpath = cfg.model ~= "" and cfg.model or cil.data_path(cfg.env, "ensemble_" .. cfg.dataset .. ".h5")
-local dyn, meta = cil.load_dynamics(mpath, cfg.env)
-if not dyn.pred_reward then error("rambo: " .. mpath .. " has no reward head", 0) end
-dyn:keep_elites()
-local mean, std = meta.obs_mean:persist(), meta.obs_std:persist()
-local tname = cfg.transitions ~= "" and cfg.transitions or cil.shipped.path(cfg.env, cfg.dataset)
-local data, tpath = cil.data.load(tname)
-cil.data.check_task(data, cfg.env, tpath)
-local offline = cil.data.to_buffer(cil.data.normalize_dataset(data, mean, std))
-data = nil
-local loop = cil.offline.Loop(run, cfg, rng, {experts = false, mean = mean, std = std})
-local sac = cil.SAC(O, A, cfg, rng)
-local model_buf = cil.ReplayBuffer(cfg.model_buffer_size, O, A)
+local M = cil.mbrl.setup(run, cfg, rng, {elites = true})
+local dyn, mean, std, offline, loop, sac = M.dyn, M.mean, M.std, M.offline, M.loop, M.sac
+local model_buf = M.model_buf
 local model_opt = cil.optim.Adam(dyn:parameters(), {lr = cfg.lr_model})
 local last, adv_stats = {}, {}
 local function cat(o, a) return cil.cat({o, a}, 2) end
@@ -59,9 +47,8 @@ end
 local function step(t)
   if t == 0 or (t + 1) % cfg.rollout_every == 0 then rollout() end
   cil.reset()
-  local b = model_buf:size() >= cfg.batch_size and cil.data.sample_mixed(offline, model_buf, cfg.batch_size, cfg.real_ratio, rng)
-    or offline:sample(cfg.batch_size, rng)
-  local s = sac:update(b)
+  M.model_buf = model_buf
+  local s = sac:update(cil.mbrl.batch(M, cfg, rng))
   if (t + 1) % cfg.update_model_every == 0 then adversarial_update() end
   for k, v in pairs(last) do s[k] = v end
   for k, v in pairs(adv_stats) do s["model_" .. k] = v end

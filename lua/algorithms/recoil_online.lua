@@ -72,14 +72,9 @@ local function update()
   local ne = math.floor(cfg.batch_size * cfg.expert_ratio)
   local e, t = experts:sample(ne, rng), loop:sample(cfg.batch_size - ne)
   local loss, s = critic_loss(e, t)
-  critic_opt:zero_grad()
-  loss:backward({inputs = critic_params})
-  cil.optim.clip_grad_norm(critic_params, cfg.grad_clip)
-  critic_opt:step()
+  cil.optim.minimize(critic_opt, loss, critic_params, cfg.grad_clip)
   local aloss = actor_loss(cil.cat({e.obs, t.obs}, 1))
-  actor_opt:zero_grad()
-  aloss:backward({inputs = actor_params})
-  actor_opt:step()                                          -- no actor grad clipping, as the reference
+  cil.optim.minimize(actor_opt, aloss, actor_params)       -- no actor grad clipping, as the reference
   critic_target:polyak_from(critic, cfg.polyak)
   s.actor_loss = aloss:item()
   return s

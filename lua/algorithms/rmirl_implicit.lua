@@ -80,16 +80,11 @@ local function step(t)
   local td = M.model_buf:size() >= h and cil.data.sample_mixed(M.experts, M.model_buf, cfg.batch_size, cfg.real_ratio, rng)
     or M.experts:sample(cfg.batch_size, rng)
   local loss, s = critic_loss(e, m, td)
-  critic_opt:zero_grad()
-  loss:backward({inputs = critic_params})
-  cil.optim.clip_grad_norm(critic_params, cfg.grad_clip)
-  critic_opt:step()
+  cil.optim.minimize(critic_opt, loss, critic_params, cfg.grad_clip)
   critic_opt:lr(critic_lr(t + 1))
   local a, logp = actor(td.obs):rsample_with_log_prob(rng)
   local aloss = (logp:reshape(-1, 1) * cfg.alpha - critic:minq(cat(td.obs, a))):mean()
-  actor_opt:zero_grad()
-  aloss:backward({inputs = actor_params})
-  actor_opt:step()                                            -- no actor grad clipping, as the reference
+  cil.optim.minimize(actor_opt, aloss, actor_params)         -- no actor grad clipping, as the reference
   critic_target:polyak_from(critic, cfg.polyak)
   s.actor_loss, s.critic_lr = aloss:item(), critic_opt:lr()
   if (t + 1) % cfg.update_model_every == 0 then adversarial_update() end

@@ -58,10 +58,7 @@ return function(cil)
       local l_adv = (adv * logp):mean() / (O + 1)
       local l_sl = dyn:loss(split.x:index_select(1, idx):reshape(E, B, -1), split.y:index_select(1, idx):reshape(E, B, -1))
       local loss = l_adv * o.adv_penalty + l_sl
-      opt:zero_grad()
-      loss:backward({inputs = params})
-      cil.optim.clip_grad_norm(params, o.grad_clip)
-      opt:step()
+      cil.optim.minimize(opt, loss, params, o.grad_clip)
       stats = {adv_loss = l_adv:item(), sl_loss = l_sl:item(), adv_logp_mean = logp:mean():item()}
       -- continue the rows inside the box, refill the others
       local keep = cil.data.mask_index(o2:abs():max(2):lt(30))

@@ -80,10 +80,7 @@ return function(cil)
     local l2 = cil.l2(self.reward_params)
     local adv = -(R(xe):mean() - R(xm):mean())
     local loss = adv + gp * cfg.grad_penalty + l2 * cfg.l2_penalty
-    self.reward_opt:zero_grad()
-    loss:backward({inputs = self.reward_params})
-    cil.optim.clip_grad_norm(self.reward_params, cfg.grad_clip)
-    self.reward_opt:step()
+    cil.optim.minimize(self.reward_opt, loss, self.reward_params, cfg.grad_clip)
     return {reward_loss = adv:item(), reward_total_loss = loss:item(), grad_penalty = gp:item(), grad_norm = gnorm:item(), l2 = l2:item()}
   end
 

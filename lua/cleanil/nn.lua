@@ -57,6 +57,16 @@ return function(cil)
   end
   nn.Module = Module
 
+  -- one optimizer step on loss: zero the grads, backward into params only, clip their global norm
+  -- (clip nil: no clipping), step. Returns the loss's value.
+  function cil.optim.minimize(opt, loss, params, clip)
+    opt:zero_grad()
+    loss:backward({inputs = params})
+    if clip then cil.optim.clip_grad_norm(params, clip) end
+    opt:step()
+    return loss:item()
+  end
+
   local function class(name)
     local c = setmetatable({}, {__index = Module})
     c.__index = c
