@@ -63,9 +63,49 @@ return function(cil)
     return true
   end
 
-  -- path of data/<env>/<name>.h5, making medium_expert on first use
+  -- A file over the repository's 25 MB limit is shipped in parts, <file>.part-00, -01, ... with its
+  -- sha256 in <file>.sha256 (walker2d's medium-replay set): joined on first use and checked.
+  function shipped.join_parts(path)
+    local parts = {}
+    local ls = io.popen("ls '" .. path:gsub("'", "'\\''") .. "'.part-* 2>/dev/null")
+    for line in ls:lines() do parts[#parts + 1] = line end
+    ls:close()
+    if #parts == 0 then return false end
+    table.sort(parts)
+    local tmp = path .. ".partial"
+    local out = assert(io.open(tmp, "wb"))
+    for _, part in ipairs(parts) do
+      local f = assert(io.open(part, "rb"))
+      while true do
+        local chunk = f:read(1 << 20)
+        if not chunk then break end
+        assert(out:write(chunk))
+      end
+      f:close()
+    end
+    assert(out:close())
+    local want = io.open(path .. ".sha256")
+    if want then
+      local w = (want:read("l") or ""):match("^(%x+)")
+      want:close()
+      local h = io.popen("sha256sum '" .. tmp:gsub("'", "'\\''") .. "'")
+      local got = h and (h:read("l") or ""):match("^(%x+)")
+      if h then h:close() end
+      if got ~= w then
+        os.remove(tmp)
+        error(("[data] joining %s from %d parts gave sha256 %s, expected %s: a part is damaged or missing"):format(
+          path, #parts, tostring(got), tostring(w)), 0)
+      end
+    end
+    assert(os.rename(tmp, path))
+    print(("[data] joined %s from %d parts (sha256 checked)"):format(path, #parts))
+    return true
+  end
+
+  -- path of data/<env>/<name>.h5: joined from its parts, or (medium_expert) made, on first use
   function shipped.path(env, name)
     local path = cil.data_path(env, name .. ".h5")
+    if not cil.run.exists(path) then shipped.join_parts(path) end
     if name ~= "medium_expert" or cil.run.exists(path) then return path end
     local record = shipped.medium_expert_record(env)
     if not record then
