@@ -21,7 +21,8 @@ if not (cfg.eval_ratio > 0 and cfg.eval_ratio < 1) then error("ensemble: --eval_
 
 -- data (§3.5)
 local tpath = cfg.transition_path ~= "" and cfg.transition_path or cil.shipped.path(cfg.env, cfg.dataset)
-local trans = cil.data.load_d4rl(tpath)
+local trans
+trans, tpath = cil.data.load(tpath)
 cil.data.check_task(trans, cfg.env, tpath)
 if cfg.max_rows > 0 and cil.data.num_rows(trans) > cfg.max_rows then
   trans = cil.data.select(trans, cil.arange(1, cfg.max_rows + 1))
