@@ -178,7 +178,9 @@ int main(int argc, char **argv) {
     }
     return 0;
   }
-  char dir[] = "/tmp/cil_test_hardening_XXXXXX";
+  char dir[256]; /* a fresh directory under $TMPDIR (as mktemp -d) */
+  const char *tmpdir = getenv("TMPDIR");
+  snprintf(dir, sizeof dir, "%s/cil_test_hardening_XXXXXX", tmpdir && *tmpdir ? tmpdir : P_tmpdir);
   if (!mkdtemp(dir)) {
     perror("mkdtemp");
     return 1;

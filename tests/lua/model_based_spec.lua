@@ -10,6 +10,17 @@ local function sh(cmd)
   local out = p:read("a")
   return out, p:close() == true
 end
+-- the resume check of every script here: 3 epochs straight into PREFIXfull, 2 epochs into PREFIXcut
+-- and then --resume to 3 there; returns the output of the straight run
+local function resume_pair(base, prefix)
+  local out, ok = sh(base .. " --epochs=3 --out=" .. prefix .. "full")
+  assert.is_true(ok, out)
+  local out2, ok2 = sh(base .. " --epochs=2 --out=" .. prefix .. "cut")
+  assert.is_true(ok2, out2)
+  out2, ok2 = sh(base .. " --epochs=3 --out=" .. prefix .. "cut --resume")
+  assert.is_true(ok2, out2)
+  return out
+end
 
 describe("MOPO", function()
   setup(function()
@@ -40,12 +51,7 @@ describe("MOPO", function()
 
   it("runs and resumes bit for bit (model buffer, lambda and SAC included)", function()
     local base = BIN .. " algorithms/mopo.lua" .. common .. " --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=500 --horizon=5 --rollout_every=50"
-    local out, ok = sh(base .. " --epochs=3 --out=" .. tmp .. "/full")
-    assert.is_true(ok, out)
-    out, ok = sh(base .. " --epochs=2 --out=" .. tmp .. "/cut")
-    assert.is_true(ok, out)
-    out, ok = sh(base .. " --epochs=3 --out=" .. tmp .. "/cut --resume")
-    assert.is_true(ok, out)
+    local out = resume_pair(base, tmp .. "/")
     local a, b = io.open(tmp .. "/full/log.csv"):read("a"), io.open(tmp .. "/cut/log.csv"):read("a")
     assert.are.equal(a, b)
     assert.matches("lam", a)
@@ -70,13 +76,8 @@ describe("OMLIRL", function()
   it("runs (reward head dropped, penalty in the model rows) and resumes bit for bit", function()
     local base = BIN .. " algorithms/omlirl.lua --env=hopper --model=" .. dir .. "/ens/ensemble.h5 --transitions=data/hopper/medium_replay.h5"
       .. " --hidden=32,32 --num_expert_trajs=5 --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=400 --horizon=5 --rollout_every=50"
-    local out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/full")
-    assert.is_true(ok, out)
+    local out = resume_pair(base, dir .. "/")
     assert.matches("demonstrator%-normalized", out)
-    out, ok = sh(base .. " --epochs=2 --out=" .. dir .. "/cut")
-    assert.is_true(ok, out)
-    out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/cut --resume")
-    assert.is_true(ok, out)
     assert.are.equal(io.open(dir .. "/full/log.csv"):read("a"), io.open(dir .. "/cut/log.csv"):read("a"))
     local cols = cil.run.read_log(dir .. "/full/log.csv")
     for _, pen in ipairs(cols.ensemble_pen) do assert.is_true(pen > 0) end
@@ -99,24 +100,14 @@ describe("OMLIRL", function()
     local base = BIN .. " algorithms/rmirl_implicit.lua --env=hopper --model=" .. dir .. "/ens/ensemble.h5 --transitions=data/hopper/medium_replay.h5"
       .. " --hidden=32,32 --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=400 --horizon=5"
       .. " --rollout_every=50 --update_model_every=100 --adv_steps=10 --adv_rollout_steps=5"
-    local out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/ifull")
-    assert.is_true(ok, out)
-    out, ok = sh(base .. " --epochs=2 --out=" .. dir .. "/icut")
-    assert.is_true(ok, out)
-    out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/icut --resume")
-    assert.is_true(ok, out)
+    local out = resume_pair(base, dir .. "/i")
     assert.are.equal(io.open(dir .. "/ifull/log.csv"):read("a"), io.open(dir .. "/icut/log.csv"):read("a"))
   end)
   it("RMIRL: zero-init critics, the adversarial update, and a bit-for-bit resume", function()
     local base = BIN .. " algorithms/rmirl.lua --env=hopper --model=" .. dir .. "/ens/ensemble.h5 --transitions=data/hopper/medium_replay.h5"
       .. " --hidden=32,32 --num_expert_trajs=5 --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=400 --horizon=5"
       .. " --rollout_every=50 --update_model_every=100 --adv_steps=10 --adv_rollout_steps=5"
-    local out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/rfull")
-    assert.is_true(ok, out)
-    out, ok = sh(base .. " --epochs=2 --out=" .. dir .. "/rcut")
-    assert.is_true(ok, out)
-    out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/rcut --resume")
-    assert.is_true(ok, out)
+    local out = resume_pair(base, dir .. "/r")
     local a = io.open(dir .. "/rfull/log.csv"):read("a")
     assert.are.equal(a, io.open(dir .. "/rcut/log.csv"):read("a"))
     assert.matches("model_adv_loss", a)
@@ -162,12 +153,7 @@ describe("RAMBO", function()
   it("runs with the adversarial update and resumes bit for bit (model, its optimizer and buffer included)", function()
     local base = BIN .. " algorithms/rambo.lua" .. common .. " --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=400"
       .. " --horizon=5 --rollout_every=50 --update_model_every=100 --adv_steps=10 --adv_rollout_steps=5"
-    local out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/full")
-    assert.is_true(ok, out)
-    out, ok = sh(base .. " --epochs=2 --out=" .. dir .. "/cut")
-    assert.is_true(ok, out)
-    out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/cut --resume")
-    assert.is_true(ok, out)
+    local out = resume_pair(base, dir .. "/")
     local a = io.open(dir .. "/full/log.csv"):read("a")
     assert.are.equal(a, io.open(dir .. "/cut/log.csv"):read("a"))
     assert.matches("model_adv_loss", a)
@@ -192,12 +178,7 @@ describe("MBPO", function()
     local base = BIN .. " algorithms/mbpo.lua --env=hopper --update_after=400 --steps_per_epoch=200 --checkpoint_every=100"
       .. " --train_model_every=100 --model_epochs=2 --model_rows=2000 --rollout_batch=300 --policy_steps=2"
       .. " --model_hidden=16,16 --hidden=32,32 --model_buffer_size=20000"
-    local out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/full")
-    assert.is_true(ok, out)
-    out, ok = sh(base .. " --epochs=2 --out=" .. dir .. "/cut")
-    assert.is_true(ok, out)
-    out, ok = sh(base .. " --epochs=3 --out=" .. dir .. "/cut --resume")
-    assert.is_true(ok, out)
+    local out = resume_pair(base, dir .. "/")
     local a = io.open(dir .. "/full/log.csv"):read("a")
     assert.are.equal(a, io.open(dir .. "/cut/log.csv"):read("a"))
     local cols = cil.run.read_log(dir .. "/full/log.csv")
