@@ -127,6 +127,10 @@ static void push_dataset(lua_State *L, cil_dataset *d) {
       cil_lua_push(L, ts[i]);
       lua_setfield(L, -2, ks[i]);
     }
+  if (d->timeouts_inferred) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "timeouts_inferred");
+  }
   cil_dataset_release(d);
 }
 

@@ -134,6 +134,14 @@ int cil_d4rl_load(const char *path, int check_finite, cil_dataset *d) {
     d->terminals->data[i] = d->terminals->data[i] != 0.0f;
     d->timeouts->data[i] = d->timeouts->data[i] != 0.0f;
   }
+  if (!has_to) { /* old D4RL files: D4RL's readers end an episode at its 1000th step */
+    d->timeouts_inferred = 1;
+    int64_t step = 0;
+    for (int64_t i = 0; i < n; i++) {
+      if (d->terminals->data[i] != 0.0f) { step = 0; continue; }
+      if (++step == CIL_D4RL_MAX_STEPS) { d->timeouts->data[i] = 1.0f; step = 0; }
+    }
+  }
   if (!has_next) { /* successor = next row inside an episode; unknown at episode ends */
     d->next_known = mk(n, 0);
     if (!d->next_known) goto fail;

@@ -22,7 +22,11 @@ typedef struct cil_dataset {
    * next_observations and the row ends an episode or the file (its next_observations is then a
    * copy of its own observation). NULL when every successor is known. */
   cil_tensor *next_known;
+  /* 1 when the file had no timeouts key and its time limits were inferred D4RL's way: an
+   * episode that has not terminated after CIL_D4RL_MAX_STEPS rows is cut there */
+  int timeouts_inferred;
 } cil_dataset;
+#define CIL_D4RL_MAX_STEPS 1000
 
 /* Loaders fill d with new persistent tensors (refcount 1, owned by the caller; release with
  * cil_dataset_release). check_finite: refuse NaN/Inf in observations, actions, rewards,

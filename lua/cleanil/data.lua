@@ -120,7 +120,12 @@ return function(cil)
   function data.load(name, opts)
     local path = data.resolve(name)
     local ok, d = pcall(data.load_d4rl, path, opts)
-    if ok then return d, path end
+    if ok then
+      if d.timeouts_inferred and not (opts and opts.quiet) then
+        print(("note: %s has no 'timeouts' key (an old D4RL file): episodes that do not terminate are cut every 1000 steps, as D4RL's readers do"):format(path))
+      end
+      return d, path
+    end
     local ok2, d2 = pcall(data.load_minari, path, opts)
     if ok2 then return d2, path end
     error(("%s is neither a D4RL file (%s) nor a Minari dataset (%s)"):format(path, tostring(d), tostring(d2)), 2)

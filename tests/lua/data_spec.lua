@@ -541,4 +541,33 @@ with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
     assert.is_false(ok)
     assert.matches("do not follow walker2d's dynamics", out)
   end)
+
+  it("a D4RL file without timeouts is cut every 1000 steps, as D4RL's readers do, and says so", function()
+    -- 2,600 rows: no termination for 1,000 rows, a termination at row 1,500, then 1,100 more rows
+    local py = [==[
+import h5py, numpy as np, sys
+n = 2600
+rng = np.random.default_rng(0)
+t = np.zeros(n, bool); t[1499] = True
+with h5py.File(sys.argv[1], "w") as f:
+    f["observations"] = rng.standard_normal((n, 11)).astype(np.float32)
+    f["actions"] = rng.uniform(-1, 1, (n, 3)).astype(np.float32)
+    f["rewards"] = np.ones(n, np.float32)
+    f["terminals"] = t
+]==]
+    local f = assert(io.open(tmp .. "/old.py", "w")); f:write(py); f:close()
+    local out, ok = sh(("/usr/bin/python3 %s/old.py %s/old.hdf5"):format(tmp, tmp))
+    assert(ok, out)
+    local code = [[local d = cil.data.load(arg[1]); local e = {}
+      for _, t in ipairs(cil.data.trajectories(d)) do e[#e + 1] = t.length .. (t.terminal and "T" or t.timeout and "O" or "-") end
+      io.write(table.concat(e, " "))]]
+    f = assert(io.open(tmp .. "/eps.lua", "w")); f:write(code); f:close()
+    local got, ok2 = sh(BIN .. " " .. tmp .. "/eps.lua " .. tmp .. "/old.hdf5")
+    assert.is_true(ok2, got)
+    assert.matches("no 'timeouts' key", got)
+    assert.matches("1000O 500T 1000O 100%-$", got)
+    local d = cil.data.load_d4rl(tmp .. "/old.hdf5")
+    assert.is_true(d.timeouts_inferred)
+    assert.is_nil(cil.data.load_d4rl(cil.data_path("hopper", "expert.h5")).timeouts_inferred)
+  end)
 end)
