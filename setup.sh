@@ -6,6 +6,8 @@
 #   ./setup.sh build    install dependencies and build only
 #   ./setup.sh asan     build with AddressSanitizer + UBSan in build-asan/ and run every test there
 #   ./setup.sh bench    also install the PyTorch baseline (python3-torch) and run the benchmarks
+#   ./setup.sh install [PREFIX]   build, then install into PREFIX (default ~/.local): bin/cleanil,
+#                       share/cleanil/, lib/libcleanil.{so,a}, include/cleanil/, lib/pkgconfig/cleanil.pc
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -13,7 +15,8 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 DEPS=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libmujoco-dev libopenblas-dev
       libhdf5-dev libreadline-dev lua-busted gnuplot-nox
-      python3-h5py)   # the tests cross-check our HDF5 files with h5py, an independent reader
+      python3-h5py    # the tests cross-check our HDF5 files with h5py, an independent reader
+      slurm-wlm munge)  # tools/sweep.lua --backend=slurm; tests/sh/slurm_sweep.sh starts its own Slurm
 BENCH_DEPS=(python3-torch python3-numpy)
 
 install_missing() {
@@ -49,5 +52,10 @@ case "$cmd" in
   bench)
     install_missing "${DEPS[@]}" "${BENCH_DEPS[@]}"; build build Release
     exec bash "$ROOT/bench/run.sh" ;;
-  *) echo "usage: ./setup.sh [demo|test|build|asan|bench]" >&2; exit 2 ;;
+  install)
+    install_missing "${DEPS[@]}"; build build Release
+    prefix=${2:-$HOME/.local}
+    cmake --install "$ROOT/build" --prefix "$prefix"
+    echo "setup: installed into $prefix; put $prefix/bin on PATH. Uninstall: xargs rm -f < build/install_manifest.txt" ;;
+  *) echo "usage: ./setup.sh [demo|test|build|asan|bench|install [PREFIX]]" >&2; exit 2 ;;
 esac

@@ -57,8 +57,46 @@ the same / the faster of cblas_sgemm and our own kernel at 256^3; vs_1core = our
 EOT
 
 echo
+echo "== deploying a trained policy: the C API (cleanil/policy.h) vs the Lua actor vs PyTorch, 1 thread =="
+# bench/c/deploy_bench.c, bench/deploy.lua, bench/torch_deploy.py: the hopper expert's actor (11 -> 3 x 256
+# SiLU -> 6); one observation per call (deterministic, sampled) and batches of 256
+if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *deploy* ]]; then
+  dep_c=$(OPENBLAS_NUM_THREADS=1 "$(dirname "$CIL")/deploy_bench" data/hopper/expert_policy.h5 "$SECS" 2>/dev/null)
+  dep_l=$(OPENBLAS_NUM_THREADS=1 CLEANIL_NUM_THREADS=1 $CIL bench/deploy.lua 1 "$SECS" 2>/dev/null)
+  dep_t=$(OPENBLAS_NUM_THREADS=1 $PY bench/torch_deploy.py --torch-threads 1 --blas-threads 1 --seconds "$SECS" 2>/dev/null)
+  pick() { grep "\"bench\": \"$2\".*\"mode\": \"$3\"" <<<"$1" | head -1; }
+  us() { awk -v r="$1" 'BEGIN{ if (r>0) printf "%.2f", 1e6/r; else print "" }'; }
+  printf "%-34s %10s %10s %10s %7s %7s   %s\n" measurement c_api lua torch c/lua c/torch "(CPU time: c_api lua torch c/lua c/torch)"
+  for row in "deploy_single deterministic" "deploy_single sampled" "deploy_batch deterministic"; do
+    set -- $row
+    lc=$(pick "$dep_c" $1 $2); ll=$(pick "$dep_l" $1 $2); lt=$(pick "$dep_t" $1 $2)
+    if [ $1 = deploy_single ]; then # microseconds per call: wall clock, and per CPU-second of the process
+      label="one observation, $2 (us)"
+      c=$(field us_per_call "$lc"); l=$(field us_per_call "$ll"); t=$(field us_per_call "$lt")
+      cc=$(us "$(field per_cpu_s "$lc")"); cl=$(us "$(field per_cpu_s "$ll")"); ct=$(us "$(field per_cpu_s "$lt")")
+      r1=$(ratio "$l" "$c"); r2=$(ratio "$t" "$c"); r3=$(ratio "$cl" "$cc"); r4=$(ratio "$ct" "$cc")
+    else                            # rows per second
+      label="batch of 256 (rows/s)"
+      c=$(field per_s "$lc"); l=$(field per_s "$ll"); t=$(field per_s "$lt")
+      cc=$(field per_cpu_s "$lc"); cl=$(field per_cpu_s "$ll"); ct=$(field per_cpu_s "$lt")
+      r1=$(ratio "$c" "$l"); r2=$(ratio "$c" "$t"); r3=$(ratio "$cc" "$cl"); r4=$(ratio "$cc" "$ct")
+    fi
+    printf "%-34s %10s %10s %10s %7s %7s   %s %s %s %s %s\n" "$label" "${c:--}" "${l:--}" "${t:--}" "$r1" "$r2" \
+      "${cc:--}" "${cl:--}" "${ct:--}" "$r3" "$r4"
+  done
+  echo "(c/lua, c/torch: how many times faster the C API is; the CPU-time figures count only this process's"
+  echo " CPU seconds, steadier when other processes share the cores)"
+fi
+
+echo
 echo "== replay buffer and dataset loading (1 thread each side) =="
 $CIL bench/bench_buffer.lua "$SECS" 2>&1 | tail -4
 echo
 echo "== environments: overhead vs a bare mj_step loop, 1 -> 2 threads =="
 sh bench/bench_env.sh build 2>&1 | tail -20
+
+echo
+echo "== bfloat16 GEMMs (cil.set_precision): vdpbf16ps vs FMA peak, GEMM rates fp32 vs bf16, 1 thread =="
+if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *bf16* ]]; then
+  OPENBLAS_NUM_THREADS=1 CLEANIL_NUM_THREADS=1 $CIL bench/bf16.lua 1 "$SECS" 2>/dev/null | grep -v '"bf16_gemm"'
+fi

@@ -9,5 +9,6 @@ int luaopen_cleanil_core(lua_State *L) {
   cil_open_data(L);
   cil_open_bench(L);
   cil_open_dyn(L);
+  cil_open_precision(L); /* after cil_open_bench: adds to cil.sys */
   return 1;
 }

@@ -62,5 +62,6 @@ void cil_open_env(lua_State *L);
 void cil_open_data(lua_State *L);
 void cil_open_bench(lua_State *L);
 void cil_open_dyn(lua_State *L);
+void cil_open_precision(lua_State *L); /* l_precision.c: set_precision, precision */
 int luaopen_cleanil_core(lua_State *L);
 #endif

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <time.h>
 #include <unistd.h>
 #include "lcil.h"
 
@@ -26,14 +27,60 @@
 
 static lua_State *gL = NULL;
 
+/* Signals (SIGINT, SIGTERM, SIGUSR1). The handler only records which one came. A script that polls
+ * them (cil.interrupted(), called by the training loops at every step) stops at its next consistent
+ * point, writes a checkpoint and exits with status 3; in a script that never polled (the REPL, tools)
+ * the signal raises "interrupted" at the next Lua instruction, as Ctrl-C always did. A second SIGINT or
+ * SIGTERM while the first is pending ends the process at once (the default action): checkpoints are
+ * written to a temporary name and renamed, so the last complete one survives. */
+static volatile sig_atomic_t pending_signal = 0;
+static volatile sig_atomic_t polled = 0;      /* the running script polls cil.interrupted() */
+
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  luaL_error(L, "interrupted");
+  int sig = pending_signal;
+  pending_signal = 0;
+  luaL_error(L, "interrupted (%s)", sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "SIGINT");
 }
-static void on_sigint(int sig) {
-  signal(sig, SIG_DFL); /* a second Ctrl-C kills the process */
-  if (gL) lua_sethook(gL, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+static void on_signal(int sig) {
+  if (pending_signal) {
+    if (sig == SIGUSR1) return;            /* a notice repeated (a batch shell passing it on) */
+    signal(sig, SIG_DFL);                  /* the second SIGINT or SIGTERM: stop now */
+    raise(sig);
+    return;
+  }
+  pending_signal = sig;
+  if (!polled && gL) lua_sethook(gL, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+static void catch_signals(int on) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on ? on_signal : SIG_DFL;
+  sa.sa_flags = SA_RESTART;                /* reads and writes in progress complete */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+}
+/* cil.interrupted() -> "SIGINT" | "SIGTERM" | "SIGUSR1" | nil: the signal received and not yet acted
+ * on. The first call makes this script a polling one (signals no longer raise errors). */
+static int l_interrupted(lua_State *L) {
+  polled = 1;
+  if (gL) lua_sethook(gL, NULL, 0, 0);     /* a hook set before this first poll */
+  int sig = pending_signal;
+  if (!sig) lua_pushnil(L);
+  else lua_pushstring(L, sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "SIGINT");
+  return 1;
+}
+/* cil.sleep(seconds): wait; a signal ends the wait early (a sweep's pool notices it at once) */
+static int l_sleep(lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  if (s > 0 && !pending_signal) {
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
 }
 
 static int msghandler(lua_State *L) {
@@ -50,9 +97,9 @@ static int docall(lua_State *L, int narg, int nres) {
   int base = lua_gettop(L) - narg;
   lua_pushcfunction(L, msghandler);
   lua_insert(L, base);
-  signal(SIGINT, on_sigint);
+  catch_signals(1);
   int st = lua_pcall(L, narg, nres, base);
-  signal(SIGINT, SIG_DFL);
+  catch_signals(0);
   lua_remove(L, base);
   return st;
 }
@@ -105,16 +152,36 @@ static void usage(void) {
          "environment:\n"
          "  CLEANIL_NUM_THREADS   threads for BLAS and the engine (default 1)\n"
          "  CLEANIL_LUA_DIR       where the lua/ tree lives (default %s)\n\n",
-         CIL_VERSION, CIL_LUA_DIR);
+         CIL_VERSION, lua_dir());
   printf("algorithms (each takes --help for its config keys and defaults):\n");
   list_scripts("algorithms");
   printf("tools:\n");
   list_scripts("tools");
 }
 
+/* Where the lua/ tree is: $CLEANIL_LUA_DIR if set; else, for an installed cleanil (PREFIX/bin/cleanil),
+ * PREFIX/share/cleanil/lua, found from the executable's own path (so it runs from any directory);
+ * else the build's CIL_LUA_DIR (the source tree). */
 static const char *lua_dir(void) {
   const char *d = getenv("CLEANIL_LUA_DIR");
-  return d && *d ? d : CIL_LUA_DIR;
+  if (d && *d) return d;
+  static char installed[4096];
+  static int looked = 0;
+  if (!looked) {
+    looked = 1;
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash;
+    if (n > 0) {
+      exe[n] = 0;
+      for (int up = 0; up < 2 && (slash = strrchr(exe, '/')); up++) *slash = 0; /* PREFIX/bin/cleanil -> PREFIX */
+      char probe[4096 + 64];
+      snprintf(probe, sizeof probe, "%s/share/cleanil/lua/cleanil/init.lua", exe);
+      if (access(probe, R_OK) == 0 && strlen(exe) + 20 < sizeof installed)
+        snprintf(installed, sizeof installed, "%.4000s/share/cleanil/lua", exe);
+    }
+  }
+  return installed[0] ? installed : CIL_LUA_DIR;
 }
 
 static void setup(lua_State *L) {
@@ -146,6 +213,10 @@ static int load_engine(lua_State *L) {
   lua_pushstring(L, "cleanil");
   int st = docall(L, 1, 1);
   if (st != LUA_OK) return report(L, st);
+  lua_pushcfunction(L, l_interrupted);
+  lua_setfield(L, -2, "interrupted");
+  lua_pushcfunction(L, l_sleep);
+  lua_setfield(L, -2, "sleep");
   lua_setglobal(L, "cil");
   return LUA_OK;
 }

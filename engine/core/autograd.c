@@ -10,6 +10,7 @@
 #include <string.h>
 
 int cil_direct_grads = 0;
+int cil_in_backward = 0; /* gemm_bf16.c: grad mode off inside a backward pass is not no-grad work */
 cil_tensor cil_handled_sentinel;
 
 cil_tensor *cil_direct_grad(cil_tensor *x) {
@@ -146,6 +147,7 @@ static int sweep(cil_tensor **outs, cil_tensor **gouts, int nouts, int all_leave
   }
   int prev = cil_set_grad_enabled(create_graph);
   int ok = 1;
+  cil_in_backward++;
   for (int i = maxidx; i >= 0 && ok; i--) {
     cil_node *n = T.nodes[i];
     if (n->needed != pass || !n->out->gacc) continue;
@@ -168,6 +170,7 @@ static int sweep(cil_tensor **outs, cil_tensor **gouts, int nouts, int all_leave
       ok = accumulate(tl, n->in[k], gin[k]);
     }
   }
+  cil_in_backward--;
   cil_set_grad_enabled(prev);
   return ok;
 #undef IS_TARGET

@@ -271,6 +271,10 @@ static void unary_range(int64_t lo, int64_t hi, void *ctx) {
   default: break;
   }
 }
+void cil_unary_kernel(cil_unop op, const float *x, float *out, int64_t n) {
+  un_job j = {op, x, out};
+  if (n > 0) unary_range(0, n, &j);
+}
 static cil_tensor *unary_raw(int op, cil_tensor *x) {
   CIL_CHECK(op >= 0 && op <= CIL_NUNARY, "unary: unknown op %d", op);
   cil_tensor *out = cil_new_like(x);

@@ -14,9 +14,16 @@ typedef struct {
   float alpha, beta;
   const float *A, *B, *bias;
   float *C;
+  int bf16; /* gemm_bf16.c's kernel for the shapes it takes (decided on the calling thread) */
 } gemm_job;
 static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                          const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
+/* sgemm_serial, or the bf16 kernel first when bf16 (a float32 GEMM takes exactly sgemm_serial's path) */
+static void sgemm_prec(int bf16, int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
+  if (bf16 && m > 0 && n > 0 && cil_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
+  sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+}
 /* one share of C's rows (multiples of 16, so each thread's block stays aligned) */
 static void gemm_task(int task, int ntasks, void *ctx) {
   gemm_job *j = ctx;
@@ -24,8 +31,8 @@ static void gemm_task(int task, int ntasks, void *ctx) {
   int i0 = task * per, i1 = i0 + per < j->m ? i0 + per : j->m;
   if (i0 >= i1) return;
   const float *a = j->ta ? j->A + i0 : j->A + (int64_t)i0 * j->lda;
-  sgemm_serial(j->ta, j->tb, i1 - i0, j->n, j->k, j->alpha, a, j->lda, j->B, j->ldb, j->beta,
-               j->C + (int64_t)i0 * j->ldc, j->ldc, j->bias);
+  sgemm_prec(j->bf16, j->ta, j->tb, i1 - i0, j->n, j->k, j->alpha, a, j->lda, j->B, j->ldb, j->beta,
+             j->C + (int64_t)i0 * j->ldc, j->ldc, j->bias);
 }
 /* CLEANIL_PROFILE_GEMM=1: time every GEMM by shape and print the table at exit (stderr) */
 typedef struct { int ta, tb, m, n, k; long calls; double secs; } gemm_prof;
@@ -90,11 +97,16 @@ static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const fl
    * threading at RL sizes, performance.md). Small products stay on one thread, and so do outputs
    * narrower than 16 columns (the 6- or 12-wide actor heads, < 2 % of GEMM time): OpenBLAS picks its
    * kernel for those by size, so a row split would change their bits with the thread count. */
+  int bf16 = cil_gemm_bf16_now();
   if (cil_pool_size() > 1 && k > 0 && m >= 64 && n >= 16 && (double)m * n * k >= 1 << 18) {
-    gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, A, B, bias, C};
+    gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, A, B, bias, C, bf16};
     cil_pool_run(cil_pool_size(), gemm_task, &j);
     return;
   }
+  sgemm_prec(bf16, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+}
+void cil_sgemm_bias_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                           const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
   sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
 static _Atomic int g_own = -1; /* -1: not decided yet (the first GEMM may run on any pool thread) */
@@ -107,6 +119,7 @@ static int gemm_own_on(void) {
   }
   return v;
 }
+int cil_gemm_own_active(void) { return gemm_own_on(); }
 int cil_gemm_use_own(int on) {
   int prev = gemm_own_on();
   atomic_store_explicit(&g_own, on && cil_gemm_own_available(), memory_order_relaxed);
@@ -167,13 +180,14 @@ typedef struct {
   float alpha, beta;
   const float *A, *B, *bias; /* bias: one row of n per member, or NULL */
   float *C;
+  int bf16;
 } batch_job;
 static void batch_task(int task, int ntasks, void *ctx) {
   batch_job *j = ctx;
   (void)ntasks;
   for (int e = task * j->per; e < (task + 1) * j->per; e++) /* the same kernels as one thread: same bits */
-    sgemm_serial(j->ta, j->tb, j->m, j->n, j->k, j->alpha, j->A + e * j->sa, j->lda, j->B + e * j->sb, j->ldb,
-                 j->beta, j->C + e * j->sc, j->ldc, j->bias ? j->bias + (int64_t)e * j->n : NULL);
+    sgemm_prec(j->bf16, j->ta, j->tb, j->m, j->n, j->k, j->alpha, j->A + e * j->sa, j->lda, j->B + e * j->sb,
+               j->ldb, j->beta, j->C + e * j->sc, j->ldc, j->bias ? j->bias + (int64_t)e * j->n : NULL);
 }
 void cil_sgemm_batch(int E, int ta, int tb, int m, int n, int k, float alpha, const float *A, int64_t sa,
                         int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc,
@@ -183,7 +197,8 @@ void cil_sgemm_batch(int E, int ta, int tb, int m, int n, int k, float alpha, co
     whole = E - E % T;
     int prof = gemm_prof_enabled();
     double t0 = prof ? cil_now() : 0;
-    batch_job j = {ta, tb, m, n, k, lda, ldb, ldc, whole / T, sa, sb, sc, alpha, beta, A, B, bias, C};
+    batch_job j = {ta, tb, m, n, k, lda, ldb, ldc, whole / T, sa, sb, sc, alpha, beta, A, B, bias, C,
+                   cil_gemm_bf16_now()};
     cil_pool_run(T, batch_task, &j);
     if (prof) gemm_prof_add(ta, tb, m, n, k, whole, cil_now() - t0);
   }

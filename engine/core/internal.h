@@ -113,6 +113,27 @@ int cil_gemm_own_available(void);
 /* which SGEMM cil_sgemm uses for shapes both take: 1 = ours (default where available), 0 = OpenBLAS;
  * CLEANIL_GEMM=openblas in the environment starts with 0. Returns the previous setting. */
 int cil_gemm_use_own(int on);
+/* the same, always on the calling thread (never the pool): for callers that run on their own threads
+ * (engine/deploy/policy.c); the bits equal cil_sgemm_bias's at any pool size */
+void cil_sgemm_bias_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                           const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
+/* 1 when cil_sgemm* currently runs our kernel (gemm.c) for the shapes it takes */
+int cil_gemm_own_active(void);
+/* out[i] = op(x[i]) for i < n with cil_unary's own kernels, on the calling thread (x == out allowed) */
+void cil_unary_kernel(cil_unop op, const float *x, float *out, int64_t n);
+/* gemm_bf16.c: the bfloat16 GEMM (operands rounded to bf16 as they are packed, float32 sums; same contract
+ * and shapes as cil_gemm_own); returns 0 when it does not take the shape or the CPU lacks AVX512-BF16 */
+int cil_gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
+                  float beta, float *C, int ldc, const float *bias);
+/* 1 when the GEMM about to run on this call should be bf16 (cil_set_gemm_precision, or the no-grad
+ * precision while grad mode is off outside a backward pass); read on the thread that starts the GEMM */
+int cil_gemm_bf16_now(void);
+/* tests: pretend the CPU lacks AVX512-BF16 (1) or not (0); returns the previous value */
+int cil_gemm_bf16_force_unsupported(int on);
+/* out[i] = x[i] rounded to bfloat16 as the kernel rounds (returned as float); 0 if the CPU lacks it */
+int cil_bf16_round(const float *x, float *out, int64_t n);
+/* autograd.c: > 0 while cil_backward / cil_grad run backward rules */
+extern int cil_in_backward;
 /* E independent products C[e] = alpha op(A[e]) op(B[e]) + beta C[e] (+ bias row e); strides in floats, a
  * stride of 0 shares that operand (gemm_dispatch.c) */
 void cil_sgemm_batch(int E, int ta, int tb, int m, int n, int k, float alpha, const float *A, int64_t sa,

@@ -151,4 +151,17 @@ int cil_tape_length(void);
 void cil_set_num_threads(int n);   /* OpenBLAS and our own kernels */
 int cil_get_num_threads(void);
 
+/* ---- GEMM precision (core/gemm_bf16.c) ---- */
+/* CIL_BF16: GEMMs round their operands to bfloat16 and sum in float32; outputs, parameters, gradients,
+ * optimizer state and every other op stay float32. Needs AVX512-BF16: elsewhere a request for bf16
+ * runs float32 (one line on stderr). Thin products (fewer than 16 output columns, or k = 1) stay float32. */
+enum { CIL_FP32 = 0, CIL_BF16 = 1 };
+int cil_set_gemm_precision(int prec);        /* every GEMM; returns the previous (effective) setting */
+int cil_gemm_precision(void);                /* effective: CIL_BF16 only where the CPU runs it */
+/* GEMMs run with grad mode off outside a backward pass (no_grad scopes: evaluation, relabelling, model
+ * rollouts, targets) use this precision when the global one is CIL_FP32 */
+int cil_set_gemm_nograd_precision(int prec); /* returns the previous (effective) setting */
+int cil_gemm_nograd_precision(void);
+int cil_gemm_bf16_supported(void);           /* this CPU runs the bf16 kernel (and CLEANIL_BF16 != off) */
+
 #endif

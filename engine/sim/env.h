@@ -64,7 +64,8 @@ const cil_task *cil_task_find(const char *name);
  * case-insensitive). NULL and an error message if none matches. */
 const cil_task *cil_task_match(const char *name);
 
-/* model directory: $CLEANIL_MODEL_DIR if set, else the compile-time CIL_MODEL_DIR */
+/* model directory: $CLEANIL_MODEL_DIR if set; else, for an installed cleanil, PREFIX/share/cleanil/models
+ * (found from the library's or the executable's own path); else the compile-time CIL_MODEL_DIR */
 const char *cil_model_dir(void);
 /* load and check the task's model from dir (NULL: cil_model_dir()); NULL + error on failure */
 mjModel *cil_task_load_model(const cil_task *t, const char *dir);

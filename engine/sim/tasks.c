@@ -2,6 +2,7 @@
  * Every rule follows environments.md sections 2-4 and 9: strict comparisons (NaN is unhealthy),
  * health checked on the state after the step, healthy reward paid on the terminating step too,
  * velocities clipped to [-10, 10] in the Hopper/Walker2d observation only. */
+#define _GNU_SOURCE /* dladdr */
 /* no fused multiply-add: rewards are computed like numpy does, one rounding per operation */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -9,7 +10,12 @@
 #pragma GCC optimize("fp-contract=off")
 #endif
 #include <ctype.h>
+#include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include "../core/tensor.h"
@@ -208,9 +214,46 @@ const cil_task *cil_task_match(const char *name) {
   return NULL;
 }
 
+/* An installed cleanil (PREFIX/bin/cleanil, PREFIX/lib/libcleanil.so) keeps its models in
+ * PREFIX/share/cleanil/models: found from the path of the module this code runs in (dladdr), or of the
+ * executable (/proc/self/exe, for the static library in a program); "" when neither has them. */
+static char g_installed_models[4096];
+static pthread_once_t g_models_once = PTHREAD_ONCE_INIT;
+static int models_beside(const char *module) { /* module = PREFIX/<bin|lib>/<file> */
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", module);
+  for (int up = 0; up < 2; up++) {
+    char *slash = strrchr(buf, '/');
+    if (!slash) return 0;
+    *slash = 0;
+  }
+  struct stat st;
+  char dir[4096 + 32];
+  snprintf(dir, sizeof dir, "%s/share/cleanil/models", buf[0] ? buf : "");
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || strlen(dir) >= sizeof g_installed_models) return 0;
+  strcpy(g_installed_models, dir);
+  return 1;
+}
+static void find_installed_models(void) {
+  Dl_info info;
+  char real[4096];
+  if (dladdr((void *)cil_model_dir, &info) && info.dli_fname && strchr(info.dli_fname, '/') &&
+      realpath(info.dli_fname, real) && models_beside(real))
+    return;
+  ssize_t n = readlink("/proc/self/exe", real, sizeof real - 1);
+  if (n > 0) {
+    real[n] = 0;
+    models_beside(real);
+  }
+}
+
+/* model directory: $CLEANIL_MODEL_DIR, else an installed cleanil's share/cleanil/models, else the
+ * build's CIL_MODEL_DIR (the source tree) */
 const char *cil_model_dir(void) {
   const char *d = getenv("CLEANIL_MODEL_DIR");
-  return (d && *d) ? d : CIL_MODEL_DIR;
+  if (d && *d) return d;
+  pthread_once(&g_models_once, find_installed_models);
+  return g_installed_models[0] ? g_installed_models : CIL_MODEL_DIR;
 }
 
 mjModel *cil_task_load_model(const cil_task *t, const char *dir) {

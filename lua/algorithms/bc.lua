@@ -50,6 +50,7 @@ if run.resuming then
 end
 
 local loss_value = 0
+run:poll_interrupt()                           -- signals from here on wait for the end of an update
 while S.step < T do
   cil.reset()
   local idx = cil.randint(rng, 1, N, cfg.batch_size)
@@ -72,10 +73,13 @@ while S.step < T do
       loss = loss_value, train_act_logp = tl, train_act_mae = tm, eval_act_logp = el, eval_act_mae = em})
     S.last_eval = m
   end
-  if S.step % cfg.checkpoint_every == 0 or S.step == T then
+  local function save()
     cil.checkpoint.save(run:checkpoint_path(), {algo = "bc", env = cfg.env, state = S, actor = actor:state_dict(),
       opt = opt:state(), rng = rng:state(), config = cfg})
   end
+  local saved = S.step % cfg.checkpoint_every == 0 or S.step == T
+  if saved then save() end
+  if S.step < T then run:poll_interrupt(not saved and save or nil, S.step) end  -- a signal: checkpoint, exit 3
   run:progress(S.step, T, string.format("loss %.3f | last eval %s", loss_value,
     S.last_eval and string.format("%.1f", S.last_eval) or "-"))
 end

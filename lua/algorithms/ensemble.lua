@@ -77,6 +77,7 @@ if run.resuming then
 end
 
 local t0 = cil.sys.clock()
+run:poll_interrupt()                           -- signals from here on wait for the end of an epoch
 local result = trainer:fit(split, rng, {max_epochs = cfg.max_epochs, state = state, on_epoch = function(info)
   local row = {step = info.epoch, loss = info.loss, improved = info.improved, stale = info.stale,
     seconds = cil.sys.clock() - t0}
@@ -91,11 +92,14 @@ local result = trainer:fit(split, rng, {max_epochs = cfg.max_epochs, state = sta
   for e = 1, cfg.members do maes[e] = string.format("%.4f", info.mae[e]) end
   run:progress(info.epoch, cfg.max_epochs, string.format("loss %.4f | held-out MAE %s | improved %d, stale %d",
     info.loss, table.concat(maes, " "), info.improved, info.stale), true)
-  if info.epoch % cfg.checkpoint_every == 0 then
+  local function save()
     cil.checkpoint.save(run:checkpoint_path(), {algo = "ensemble", env = cfg.env, model = dyn:state_dict(),
       scaler_mean = dyn.scaler_mean, scaler_std = dyn.scaler_std, trainer = trainer:state(), rng = rng:state(),
       config = cfg})
   end
+  local saved = info.epoch % cfg.checkpoint_every == 0
+  if saved then save() end
+  run:poll_interrupt(not saved and save or nil, info.epoch)   -- a signal: checkpoint after this epoch, exit 3
 end})
 local seconds = cil.sys.clock() - t0
 

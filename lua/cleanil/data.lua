@@ -103,7 +103,8 @@ return function(cil)
     local home = os.getenv("HOME") or ""
     local hit = try(name) or try(name .. "/data/main_data.hdf5") or try(name .. "/main_data.hdf5")
     if hit then return hit end
-    if cil.shipped and cil.shipped.join_parts(name) then return name end   -- a file shipped in parts
+    local joined = cil.shipped and cil.shipped.join_parts(name)      -- a file shipped in parts
+    if joined then return joined end
     local minari = os.getenv("MINARI_DATASETS_PATH") or (home .. "/.minari/datasets")
     hit = try(minari .. "/" .. name .. "/data/main_data.hdf5")
     if hit then return hit end

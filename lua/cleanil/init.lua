@@ -40,7 +40,28 @@ cleanil: tensors with autograd, networks, MuJoCo environments, datasets (the mod
   env = cil.env.make("hopper"); obs = env:reset(); obs, r, term, trunc = env:step(cil.zeros(1, 3))
   d = cil.data.load_d4rl("data/hopper/medium_replay.h5")
   cil.reset()                       frees every tensor made since the last reset (do it once per update)
-Algorithms: cleanil algorithms/<name>.lua --help  (see cleanil --help for the list)]])
+
+Docs: docs/api.md (every function and method, with shapes) and docs/new-algorithm.md (writing an
+algorithm step by step, on SQIL) in the docs/ folder of the cleanil sources.
+
+Algorithms: cleanil algorithms/<name>.lua --help | --env=hopper [--preset=quick] [--resume]
+  sac             soft actor-critic (the RL solver of the methods below)
+  bc              behaviour cloning (tanh-Gaussian likelihood)
+  dagger          interactive imitation: roll out, label with the expert policy, aggregate, refit BC
+  ibc             implicit behaviour cloning (energy model + SAC-style sampler)
+  iqlearn         offline IQ-Learn (chi^2 inverse soft-Q + an AWR actor)
+  recoil          RECOIL: imitation from demonstrations and suboptimal data
+  recoil_online   RECOIL with the agent's own replay
+  gail            adversarial imitation (Wasserstein-style critic, gradient penalty), SAC policy
+  sqil            soft Q imitation: SAC with reward 1 on expert rows, 0 on own rows
+  airl            adversarial inverse RL (shaped discriminator g + gamma h' - h), SAC policy
+  omlirl          offline model-based ML-IRL (MOPO-style solver)
+  rmirl           robust model-based IRL (RAMBO-style adversarial model)
+  rmirl_implicit  RMIRL with a Q-parameterized (implicit) reward
+  mbpo            model-based policy optimization (online)
+  mopo            offline RL through an uncertainty-penalized model
+  rambo           offline RL through an adversarially trained model
+  ensemble        dynamics-ensemble pretraining (what the model-based methods start from)]])
 end
 
 return cil

@@ -72,6 +72,7 @@ return function(cil)
       run:trim_log(S.step)
       print(string.format("[%s %s] resumed from %s at step %d", run.algo, cfg.env, run:checkpoint_path(), S.step))
     end
+    run:poll_interrupt()                                       -- signals from here on wait for an iteration's end
     local stats = {}
     while S.step < T do
       cil.reset()
@@ -95,11 +96,15 @@ return function(cil)
         run:log(row)
         S.last_eval = m
       end
-      if S.step % cfg.checkpoint_every == 0 or S.step == T then
+      local function save()
         local ck = {algo = run.algo, env = cfg.env, state = S, learner = o.state(), rng = self.rng:state(), config = cfg}
         for k, v in pairs(o.extra_checkpoint and o.extra_checkpoint() or {}) do ck[k] = v end  -- e.g. buffers
         cil.checkpoint.save(run:checkpoint_path(), ck)
       end
+      local saved = S.step % cfg.checkpoint_every == 0 or S.step == T
+      if saved then save() end
+      -- a signal (Ctrl-C, a scheduler's notice): checkpoint here, between two iterations, and exit
+      if S.step < T then run:poll_interrupt(not saved and save or nil, S.step) end
       run:progress(S.step, T, string.format("last eval %s", S.last_eval and string.format("%.1f", S.last_eval) or "-"))
     end
     cil.checkpoint.save(run.dir .. "/policy.h5", {actor = o.actor:state_dict(), obs_mean = self.mean, obs_std = self.std,

@@ -104,6 +104,7 @@ return function(cil)
       obs = new_episode()
     end
 
+    run:poll_interrupt()                                 -- signals from here on wait for a step boundary
     local stats = {}
     local clock = cil.sys.clock
     local spent = {env = 0, learn = 0, act = 0, eval = 0, other = 0}   -- wall time shares of the loop
@@ -167,10 +168,13 @@ return function(cil)
         if o.on_eval then o.on_eval(mean, S) end
       end
       S.step = t + 1
-      if S.step % cfg.checkpoint_every == 0 or S.step == T then
+      local saved = S.step % cfg.checkpoint_every == 0 or S.step == T
+      if saved then
         save_checkpoint()
         if o.on_checkpoint then o.on_checkpoint(S) end
       end
+      -- a signal (Ctrl-C, a scheduler's notice): checkpoint here, between two steps, and exit
+      if S.step < T then run:poll_interrupt(not saved and save_checkpoint or nil, S.step) end
       run:progress(S.step, T, string.format("train return %.1f | last eval %s", S.last_train_return,
         S.last_eval and string.format("%.1f", S.last_eval) or "-"))
     end

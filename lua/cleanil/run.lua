@@ -174,6 +174,10 @@ return function(cil)
       end
     end
     local cfg = merge(merge({}, common), envcfg)
+    -- GEMM precision (every algorithm): "fp32" | "bf16" (GEMM operands rounded to bfloat16, float32
+    -- sums); nograd_precision applies to no-gradient work alone (evaluation, relabelling, rollouts)
+    if cfg.precision == nil then cfg.precision = "fp32" end
+    if cfg.nograd_precision == nil then cfg.nograd_precision = "fp32" end
     local presets = cfg.presets or {}
     cfg.presets = nil
     cfg.env = cfg.env or env
@@ -324,8 +328,14 @@ return function(cil)
   function run.begin(algo, args, description)
     local cfg, flags = run.config(algo, args, description)
     if flags.help then return nil end
+    for _, k in ipairs({"precision", "nograd_precision"}) do
+      if cfg[k] ~= "fp32" and cfg[k] ~= "bf16" then
+        error(string.format("%s: --%s must be fp32 or bf16, got %s", algo, k, tostring(cfg[k])), 0)
+      end
+    end
     local r = run.start(algo, cfg, flags)
     cil.set_num_threads(cfg.threads)
+    cil.set_precision(cfg.precision, {no_grad = cfg.precision == "bf16" and "bf16" or cfg.nograd_precision})
     cil.manual_seed(cfg.seed)
     return cfg, r, cil.rng(cfg.seed)
   end
@@ -406,10 +416,13 @@ return function(cil)
   function Run:trim_log(step)
     self:trim_events(step)
     if not exists(self.csv_path) then return end
-    local keep = {}
+    local keep, fields = {}, nil
     for line in io.lines(self.csv_path) do
       local s = tonumber(line:match("^([^,]*)"))
-      if #keep == 0 or (s and s <= step) then keep[#keep + 1] = line end
+      local n = select(2, line:gsub(",", ""))
+      fields = fields or n
+      -- a row cut short by a process killed while writing it has fewer fields than the header
+      if #keep == 0 or (s and s <= step and n == fields) then keep[#keep + 1] = line end
     end
     rewrite_lines(self.csv_path, keep)
   end
@@ -473,7 +486,9 @@ return function(cil)
       for k in pairs(ck.config) do if self.cfg[k] == nil and not cosmetic[k] then keys[#keys + 1] = k end end
       table.sort(keys)
       for _, k in ipairs(keys) do
-        if not same_value(self.cfg[k], ck.config[k]) then
+        local was_cfg = ck.config[k]
+        if was_cfg == nil and (k == "precision" or k == "nograd_precision") then was_cfg = "fp32" end -- older checkpoints
+        if not same_value(self.cfg[k], was_cfg) then
           local now, was = serialize(self.cfg[k]):gsub("%s+", " "), serialize(ck.config[k]):gsub("%s+", " ")
           diff[#diff + 1] = string.format("%s = %s (checkpoint: %s)", k, now, was)
         end
@@ -505,9 +520,42 @@ return function(cil)
       elseif type(v) == "string" then return string.format("%q", v) end
       return tostring(v)
     end
-    local f = assert(io.open(self.dir .. "/" .. name, "w"))
-    f:write(enc(t), "\n")
-    f:close()
+    -- atomic: a killed process leaves the old file or none, never half of one (a sweep takes a
+    -- summary.json for a finished run)
+    local path = self.dir .. "/" .. name
+    local tmp = path .. ".tmp-" .. cil.sys.getpid()
+    local f = assert(io.open(tmp, "w"))
+    local ok, err = f:write(enc(t), "\n")
+    local closed, cerr = f:close()
+    if not ok or not closed then
+      os.remove(tmp)
+      error(string.format("cannot write %s: %s", path, tostring(err or cerr)), 0)
+    end
+    assert(os.rename(tmp, path))
+  end
+
+  -- Interruptions (SIGINT, SIGTERM, SIGUSR1: Ctrl-C, a job scheduler's notice before a time limit or a
+  -- preemption): a loop calls this at a point where its state is consistent, with the function that
+  -- writes its checkpoint. On a pending signal it writes the checkpoint, says so, and exits with
+  -- run.EXIT_INTERRUPTED (3); `--resume` then continues exactly where it stopped.
+  run.EXIT_INTERRUPTED = 3
+  -- A loop calls it once before its first step too, without save and step: from then on signals wait
+  -- for it (before, in a script's set-up, a signal raises an error: nothing to save yet).
+  function Run:poll_interrupt(save, step)
+    local sig = cil.interrupted and cil.interrupted()
+    if not sig then return end
+    if save then save() end
+    if step then
+      print(string.format("[%s %s] %s: checkpoint written at step %d to %s; exiting with status %d (continue with --resume)",
+        self.algo, self.cfg.env, sig, step, self:checkpoint_path(), run.EXIT_INTERRUPTED))
+    else
+      print(string.format("[%s %s] %s: stopped before training; exiting with status %d (--resume starts or continues it)",
+        self.algo, self.cfg.env, sig, run.EXIT_INTERRUPTED))
+    end
+    io.stdout:flush()
+    if self.csv then self.csv:close(); self.csv = nil end
+    if self.tb then self.tb:close(); self.tb = nil end
+    os.exit(run.EXIT_INTERRUPTED, true)
   end
   run.Run = Run
 
@@ -554,6 +602,33 @@ return function(cil)
     local sum, cnt = 0, 0
     for i = cut + 1, n - cut do sum = sum + s[i]; cnt = cnt + 1 end
     return cnt > 0 and sum / cnt or 0 / 0, select(2, run.mean_std(s))
+  end
+
+  -- The interval estimate of rliable (Agarwal et al. 2021): runs resampled with replacement within each
+  -- task (stratified), the IQM of the pooled resample, `reps` times; the percentile interval at level
+  -- 1 - alpha. groups = {{scores of task 1}, {scores of task 2}, ...}. Returns the IQM of all scores and
+  -- the interval's ends. Seeded (opts.seed, default 0): the same scores give the same interval.
+  function run.stratified_bootstrap(groups, opts)
+    opts = opts or {}
+    local reps, alpha = opts.reps or 2000, opts.alpha or 0.05
+    local rng = cil.rng(opts.seed or 0)
+    local all = {}
+    for _, g in ipairs(groups) do for _, x in ipairs(g) do all[#all + 1] = x end end
+    if #all == 0 then return 0 / 0, 0 / 0, 0 / 0 end
+    local point = run.iqm_std(all)
+    local stats = {}
+    for b = 1, reps do
+      local s = {}
+      for _, g in ipairs(groups) do
+        local n = #g
+        for _ = 1, n do s[#s + 1] = g[rng:random(n)] end
+      end
+      stats[b] = run.iqm_std(s)
+    end
+    table.sort(stats)
+    local lo = stats[math.max(1, math.ceil(alpha / 2 * reps))]
+    local hi = stats[math.min(reps, math.floor((1 - alpha / 2) * reps) + 1)]
+    return point, lo, hi
   end
 
   -- mean and sample standard deviation (0 for fewer than two values)

@@ -63,16 +63,50 @@ return function(cil)
     return true
   end
 
+  -- Where a file made on first use goes: beside its sources when that directory is writable (a
+  -- source tree, a user's install), else (an install the user cannot write, e.g. under /usr/local) the
+  -- same name under $XDG_CACHE_HOME/cleanil or ~/.cache/cleanil: data/walker2d/medium_replay.h5 ->
+  -- ~/.cache/cleanil/data/walker2d/medium_replay.h5.
+  function shipped.cache_path(path)
+    local root = os.getenv("XDG_CACHE_HOME")
+    if not root or root == "" then root = (os.getenv("HOME") or ".") .. "/.cache" end
+    local rel = path:match("/(data/[^/]+/[^/]+)$") or path:match("([^/]+)$")
+    return root .. "/cleanil/" .. rel
+  end
+  local function writable_dir(path)
+    local probe = path .. ".probe-" .. tostring(os.time()) .. "-" .. tostring(math.random(1 << 30))
+    local f = io.open(probe, "wb")
+    if not f then return false end
+    f:close()
+    os.remove(probe)
+    return true
+  end
+  -- the place of `path` once made: path itself if it exists or its directory is writable, else the cache
+  function shipped.made_path(path)
+    if cil.run.exists(path) then return path end
+    local c = shipped.cache_path(path)
+    if cil.run.exists(c) or not writable_dir(path) then return c end
+    return path
+  end
+
   -- A file over the repository's 25 MB limit is shipped in parts, <file>.part-00, -01, ... with its
-  -- sha256 in <file>.sha256 (walker2d's medium-replay set): joined on first use and checked.
+  -- sha256 in <file>.sha256 (walker2d's medium-replay set): joined on first use and checked. Returns
+  -- the joined file's path (shipped.made_path: beside the parts, or in the cache), or false.
   function shipped.join_parts(path)
+    local cached = shipped.cache_path(path)
+    if not cil.run.exists(path) and cil.run.exists(cached) then return cached end
     local parts = {}
     local ls = io.popen("ls '" .. path:gsub("'", "'\\''") .. "'.part-* 2>/dev/null")
     for line in ls:lines() do parts[#parts + 1] = line end
     ls:close()
     if #parts == 0 then return false end
     table.sort(parts)
-    local tmp = path .. ".partial"
+    local dest = shipped.made_path(path)
+    if dest ~= path then
+      local dir = dest:match("^(.*)/[^/]*$")
+      if dir then cil.run.mkdir_p(dir) end
+    end
+    local tmp = dest .. ".partial"
     local out = assert(io.open(tmp, "wb"))
     for _, part in ipairs(parts) do
       local f = assert(io.open(part, "rb"))
@@ -97,16 +131,20 @@ return function(cil)
           path, #parts, tostring(got), tostring(w)), 0)
       end
     end
-    assert(os.rename(tmp, path))
-    print(("[data] joined %s from %d parts (sha256 checked)"):format(path, #parts))
-    return true
+    assert(os.rename(tmp, dest))
+    print(("[data] joined %s from %d parts (sha256 checked)"):format(dest, #parts))
+    return dest
   end
 
   -- path of data/<env>/<name>.h5: joined from its parts, or (medium_expert) made, on first use
   function shipped.path(env, name)
-    local path = cil.data_path(env, name .. ".h5")
-    if not cil.run.exists(path) then shipped.join_parts(path) end
+    local path = shipped.made_path(cil.data_path(env, name .. ".h5"))
+    if not cil.run.exists(path) then path = shipped.join_parts(cil.data_path(env, name .. ".h5")) or path end
     if name ~= "medium_expert" or cil.run.exists(path) then return path end
+    if path ~= cil.data_path(env, name .. ".h5") then
+      local dir = path:match("^(.*)/[^/]*$")
+      if dir then cil.run.mkdir_p(dir) end
+    end
     local record = shipped.medium_expert_record(env)
     if not record then
       error(("[data] %s is not released yet (no %s to check it against); make it by hand with "

@@ -1,0 +1,1 @@
+return {env = "walker2d"}
