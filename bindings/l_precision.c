@@ -88,6 +88,7 @@ static int l_peak_gflops(lua_State *L) {
   static const char *const kinds[] = {"bf16", "fma", NULL};
   int kind = luaL_checkoption(L, 1, NULL, kinds);
   double secs = luaL_optnumber(L, 2, 1.0);
+  if (!(secs > 0 && secs <= 60)) return luaL_error(L, "peak_gflops: seconds must be in (0, 60], got %f", secs);
   float sink = 0;
   if (kind == 0 ? !cil_gemm_bf16_supported() : !__builtin_cpu_supports("avx512f")) {
     lua_pushnil(L);

@@ -76,6 +76,7 @@ static int l_interrupted(lua_State *L) {
 /* cil.sleep(seconds): wait; a signal ends the wait early (a sweep's pool notices it at once) */
 static int l_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
+  if (!(s >= 0 && s <= 86400)) return luaL_error(L, "cil.sleep: seconds must be in [0, 86400], got %f", s);
   if (s > 0 && !pending_signal) {
     struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
     nanosleep(&ts, NULL);

@@ -289,4 +289,17 @@ describe("metatables: userdata are checked by tag, not by trust", function()
     assert.matches("false\t.*field 'methods' is a nil", out)
     assert.matches("false\t.*tensor __index: a tensor expected, got number", out)
   end)
+  it("waits and timed loops refuse durations out of range (the fuzz spec skips them: they sleep)", function()
+    for _, v in ipairs({1e300, -1, 0 / 0, 1 / 0, 86401}) do
+      local ok, err = pcall(cil.sleep, v)
+      assert.is_false(ok)
+      assert.matches("seconds must be in %[0, 86400%]", err)
+    end
+    assert.is_true(pcall(cil.sleep, 0))
+    for _, v in ipairs({1e300, 0, -1, 0 / 0, 61}) do
+      local ok, err = pcall(cil.sys.peak_gflops, "fma", v)
+      assert.is_false(ok)
+      assert.matches("seconds must be in %(0, 60%]", err)
+    end
+  end)
 end)
