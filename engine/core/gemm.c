@@ -22,6 +22,8 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
+#include "gemm_tile.h"
+
 #define MR 8
 #define NR 32
 #define KC 256
@@ -130,34 +132,7 @@ static inline __attribute__((always_inline)) void micro(int kc, const float *a, 
       c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
     }
   }
-  __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-  __mmask16 m1 = nr >= 32 ? 0xffff : (nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1));
-  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), bias0 = _mm512_setzero_ps(), bias1 = bias0;
-  if (bias) {
-    bias0 = _mm512_maskz_loadu_ps(m0, bias);
-    bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-  }
-  for (int r = 0; r < mr; r++) {
-    float *cr = C + (size_t)r * ldc;
-    __m512 x0 = c0[r], x1 = c1[r];
-    if (alpha != 1.0f) {
-      x0 = _mm512_mul_ps(x0, va);
-      x1 = _mm512_mul_ps(x1, va);
-    }
-    if (bias) {
-      x0 = _mm512_add_ps(x0, bias0);
-      x1 = _mm512_add_ps(x1, bias1);
-    }
-    if (beta == 1.0f) {
-      x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));
-      x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));
-    } else if (beta != 0.0f) {
-      x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), x0);
-      x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), x1);
-    }
-    _mm512_mask_storeu_ps(cr, m0, x0);
-    _mm512_mask_storeu_ps(cr + 16, m1, x1);
-  }
+  gemm_tile_store(c0, c1, mr, nr, alpha, beta, bias, C, ldc);
 }
 
 int cil_gemm_own(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,

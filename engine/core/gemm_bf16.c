@@ -107,6 +107,7 @@ int cil_gemm_bf16_now(void) {
 #if CIL_HAVE_BF16_KERNEL
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
+#include "gemm_tile.h"
 
 #define MR 8
 #define NR 32
@@ -118,7 +119,6 @@ int cil_gemm_bf16_now(void) {
  * MC x KC/2 words (32 KiB) and KC/2 x NC words (256 KiB) */
 static _Thread_local uint32_t *g_pa, *g_pb;
 
-static inline __mmask16 mask16(int n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 /* src rows r0, r1 (w <= 16 valid floats each, the rest zero) -> 16 words: (bf16 r0[j], bf16 r1[j]) */
 static inline __m512i pairs16(__m512 r0, __m512 r1) {
@@ -136,12 +136,12 @@ static void pack_wcontig(const float *src, size_t ld, int w, int kc, int W, uint
     int second = 2 * q + 1 < kc;
     uint32_t *dq = d + (size_t)q * W;
     if (W == 8) {
-      __mmask16 m = mask16(w < 8 ? w : 8);
+      __mmask16 m = gemm_mask16(w < 8 ? w : 8);
       __m512 r0 = _mm512_maskz_loadu_ps(m, s0), r1 = second ? _mm512_maskz_loadu_ps(m, s1) : _mm512_setzero_ps();
       _mm256_storeu_si256((__m256i *)dq, _mm512_castsi512_si256(pairs16(r0, r1)));
     } else {
       for (int h = 0; h < W; h += 16) {
-        __mmask16 m = mask16(w - h);
+        __mmask16 m = gemm_mask16(w - h);
         __m512 r0 = _mm512_maskz_loadu_ps(m, s0 + h);
         __m512 r1 = second ? _mm512_maskz_loadu_ps(m, s1 + h) : _mm512_setzero_ps();
         _mm512_storeu_si512((void *)(dq + h), pairs16(r0, r1));
@@ -176,7 +176,7 @@ static void pack_kcontig(const float *src, size_t ld, int w, int kc, int W, uint
   int kp = (kc + 1) / 2;
   for (int jb = 0; jb < W; jb += 8) {
     for (int pc = 0; pc < kc; pc += 16) {
-      __mmask16 m = mask16(kc - pc);
+      __mmask16 m = gemm_mask16(kc - pc);
       __m256 r[8];
       for (int t = 0; t < 8; t++)
         r[t] = jb + t < w ? _mm256_castsi256_ps((__m256i)_mm512_cvtneps_pbh(
@@ -231,33 +231,7 @@ static inline __attribute__((always_inline)) void micro(int kp, const uint32_t *
       c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
     }
   }
-  __mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
-  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), bias0 = _mm512_setzero_ps(), bias1 = bias0;
-  if (bias) {
-    bias0 = _mm512_maskz_loadu_ps(m0, bias);
-    bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-  }
-  for (int r = 0; r < mr; r++) {
-    float *cr = C + (size_t)r * ldc;
-    __m512 x0 = c0[r], x1 = c1[r];
-    if (alpha != 1.0f) {
-      x0 = _mm512_mul_ps(x0, va);
-      x1 = _mm512_mul_ps(x1, va);
-    }
-    if (bias) {
-      x0 = _mm512_add_ps(x0, bias0);
-      x1 = _mm512_add_ps(x1, bias1);
-    }
-    if (beta == 1.0f) {
-      x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, cr));
-      x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, cr + 16));
-    } else if (beta != 0.0f) {
-      x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), x0);
-      x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), x1);
-    }
-    _mm512_mask_storeu_ps(cr, m0, x0);
-    _mm512_mask_storeu_ps(cr + 16, m1, x1);
-  }
+  gemm_tile_store(c0, c1, mr, nr, alpha, beta, bias, C, ldc);
 }
 
 static int gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
@@ -299,7 +273,7 @@ static int gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const flo
 
 static void round_bf16_vec(const float *x, float *out, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) {
-    __mmask16 m = mask16(n - i > 16 ? 16 : (int)(n - i));
+    __mmask16 m = gemm_mask16(n - i > 16 ? 16 : (int)(n - i));
     __m256i h = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, x + i));
     __m512i w = _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
     _mm512_mask_storeu_ps(out + i, m, _mm512_castsi512_ps(w));

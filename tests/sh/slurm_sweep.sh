@@ -14,7 +14,7 @@ for p in munged mungekey slurmctld slurmd sbatch squeue scontrol scancel; do
   command -v $p > /dev/null || { echo "FAIL: $p is missing (apt-get install slurm-wlm munge; ./setup.sh installs them)"; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "FAIL: slurmd must run as root to start jobs; run this test as root"; exit 1; }
-D=$(mktemp -d /tmp/cleanil-slurm.XXXXXX)
+D=$(mktemp -d -t cleanil-slurm.XXXXXX)
 chmod 755 "$D"
 export SLURM_CONF=$D/slurm.conf
 fail() { echo "FAIL: $*"; for f in "$D"/log/*.log; do echo "== $f"; tail -n 20 "$f"; done; exit 1; }
