@@ -31,7 +31,8 @@ static lua_State *gL = NULL;
  * them (cil.interrupted(), called by the training loops at every step) stops at its next consistent
  * point, writes a checkpoint and exits with status 3; in a script that never polled (the REPL, tools)
  * the signal raises "interrupted" at the next Lua instruction, as Ctrl-C always did. A second SIGINT or
- * SIGTERM while the first is pending ends the process at once (the default action): checkpoints are
+ * SIGTERM while a first SIGINT or SIGTERM is pending ends the process at once (the default action); a
+ * SIGUSR1 beside one of them, in either order, does not. Checkpoints are
  * written to a temporary name and renamed, so the last complete one survives. */
 static volatile sig_atomic_t pending_signal = 0;
 static volatile sig_atomic_t polled = 0;      /* the running script polls cil.interrupted() */
@@ -45,7 +46,11 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
 }
 static void on_signal(int sig) {
   if (pending_signal) {
-    if (sig == SIGUSR1) return;            /* a notice repeated (a batch shell passing it on) */
+    /* a notice (SIGUSR1) before or after a SIGINT/SIGTERM is the same request passed on by a batch
+     * shell or a sweep pool, in either order (Slurm signals the shell and the run one after the
+     * other): never a reason to stop at once. Only a second SIGINT/SIGTERM is. */
+    if (sig == SIGUSR1) return;
+    if (pending_signal == SIGUSR1) { pending_signal = sig; return; }
     signal(sig, SIG_DFL);                  /* the second SIGINT or SIGTERM: stop now */
     raise(sig);
     return;

@@ -139,6 +139,33 @@ describe("an interrupted run (SIGTERM) resumes to the uninterrupted result", fun
     assert.are.equal(headline(tmp .. "/bc2ref"), headline(dir))
     assert.are.equal(read(tmp .. "/bc2ref/log.csv"), read(dir .. "/log.csv"))
   end)
+
+  -- Slurm signals the batch shell and the run one after the other, and the shell passes SIGTERM on as
+  -- SIGUSR1: the run may get the notice first and Slurm's SIGTERM second. That is one request, not the
+  -- "second signal: stop at once" of a repeated Ctrl-C. A polling script sends itself the signals in
+  -- both orders (os.execute's shell is its child: $PPID) and must live to report them.
+  it("SIGUSR1 beside SIGTERM, in either order, is one request; a second SIGTERM stops at once", function()
+    local script = tmp .. "/signals.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[
+local cil = require "cleanil"
+assert(cil.interrupted() == nil)
+local function kill(sig) os.execute("kill -" .. sig .. " $PPID") end
+kill("USR1"); assert(cil.interrupted() == "SIGUSR1")
+kill("TERM"); assert(cil.interrupted() == "SIGTERM")   -- the notice, then Slurm's SIGTERM
+kill("USR1"); assert(cil.interrupted() == "SIGTERM")   -- a notice after it changes nothing
+print("alive")
+io.stdout:flush()
+kill("TERM")                                           -- a second SIGTERM: the default action
+print("not reached")
+]])
+    f:close()
+    local out, ok, code = sh(BIN .. " " .. q(script))
+    assert.matches("alive", out)
+    assert.is_nil(out:find("not reached", 1, true), out)
+    assert.is_false(ok, out)
+    assert.are_not.equal(0, code, out)
+  end)
 end)
 
 describe("tools/sweep.lua, local pool", function()
