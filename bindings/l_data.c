@@ -742,6 +742,14 @@ static void decode_key(lua_State *L, const char *name) {
   luaL_pushresult(&b);
 }
 
+typedef struct {
+  char *name; /* the encoded link name */
+  int k;      /* its key's place in the key list */
+} cil_keyname;
+static int keyname_cmp(const void *a, const void *b) {
+  return strcmp(((const cil_keyname *)a)->name, ((const cil_keyname *)b)->name);
+}
+
 /* write the value at idx under h5 path; lpath = dotted Lua path for messages. No Lua errors. */
 static int ck_write(lua_State *L, cil_h5w *w, int idx, const char *path, const char *lpath, int depth) {
   idx = lua_absindex(L, idx);
@@ -764,32 +772,61 @@ static int ck_write(lua_State *L, cil_h5w *w, int idx, const char *path, const c
         return 0;
       }
       if (depth > 0 && !cil_h5w_group(w, path, "table")) return 0;
+      /* members in the order of their names, so that the same state always makes the same file
+       * (Lua's pairs order changes from run to run) */
+      lua_newtable(L);
+      int keys = lua_gettop(L), nk = 0;
       lua_pushnil(L);
       while (lua_next(L, idx)) {
-        char name[700], dotted[256], sub[2048], lsub[2048];
-        if (!encode_key(L, -2, name, sizeof name, dotted, sizeof dotted)) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, keys, ++nk);
+      }
+      cil_keyname *order = nk ? malloc(sizeof *order * (size_t)nk) : NULL;
+      if (nk && !order) {
+        cil_seterr("checkpoint: out of memory");
+        lua_pop(L, 1);
+        return 0;
+      }
+      int ok = 1;
+      char name[700], dotted[256], sub[2048], lsub[2048];
+      for (int i = 0; i < nk && ok; i++) {
+        lua_rawgeti(L, keys, i + 1);
+        if (!encode_key(L, -1, name, sizeof name, dotted, sizeof dotted)) {
           char msg[512];
           snprintf(msg, sizeof msg, "%s", cil_errmsg());
           cil_seterr("checkpoint: in '%s': %s", depth ? lpath : "(root)", msg);
-          lua_pop(L, 2);
-          return 0;
+          ok = 0;
+        } else if (!(order[i].name = strdup(name))) {
+          cil_seterr("checkpoint: out of memory");
+          ok = 0;
         }
+        order[i].k = i + 1;
+        if (!ok) order[i].name = NULL;
+        lua_pop(L, 1);
+        if (!ok) nk = i + 1;
+      }
+      if (ok) qsort(order, (size_t)nk, sizeof *order, keyname_cmp);
+      for (int i = 0; i < nk && ok; i++) {
+        lua_rawgeti(L, keys, order[i].k);
+        encode_key(L, -1, name, sizeof name, dotted, sizeof dotted);
+        lua_rawget(L, idx);
         if (depth == 0) snprintf(sub, sizeof sub, "%s", name);
         else snprintf(sub, sizeof sub, "%s/%s", path, name);
         if (depth == 0) snprintf(lsub, sizeof lsub, "%s", dotted);
         else snprintf(lsub, sizeof lsub, dotted[0] == '[' ? "%s%s" : "%s.%s", lpath, dotted);
         if (strlen(sub) > 1800) {
           cil_seterr("checkpoint: path '%s' is too long", lsub);
-          lua_pop(L, 2);
-          return 0;
-        }
-        if (!ck_write(L, w, -1, sub, lsub, depth + 1)) {
-          lua_pop(L, 2);
-          return 0;
+          ok = 0;
+        } else if (!ck_write(L, w, -1, sub, lsub, depth + 1)) {
+          ok = 0;
         }
         lua_pop(L, 1);
       }
-      return 1;
+      for (int i = 0; i < nk; i++) free(order[i].name);
+      free(order);
+      lua_pop(L, 1); /* keys */
+      return ok;
     }
     case LUA_TUSERDATA:
       if ((t = test_tensor(L, idx, &why))) return cil_h5w_tensor(w, path, t, 0);

@@ -482,6 +482,7 @@ cil_h5r *cil_h5r_open(const char *path) {
                (long long)st.st_size);
     return NULL;
   }
+  if (!cil_h5_vet(path)) return NULL;
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) {
     const char *m = h5_msg();
@@ -1356,6 +1357,7 @@ static herr_t reseal_cb(hid_t root, const char *name, const H5O_info_t *info, vo
 
 int cil_h5_reseal(const char *path) {
   h5_quiet();
+  if (!cil_h5_vet(path)) return 0;
   hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
   if (f < 0) {
     const char *m = h5_msg();

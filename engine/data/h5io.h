@@ -79,6 +79,10 @@ int cil_h5_reseal(const char *path);
 void cil_h5_free_tree(cil_h5node *n);
 const cil_h5node *cil_h5_find(const cil_h5node *group, const char *name);
 
+/* walk a file in a forked child first (h5vet.c): 0 with the error set if libhdf5 crashes or hangs on
+ * it there, 1 otherwise (also when it cannot be checked); called by cil_h5r_open and cil_h5_reseal */
+int cil_h5_vet(const char *path);
+
 /* ---- used by the dataset loaders (opaque handle on an open file) ---- */
 typedef struct cil_h5r cil_h5r;
 cil_h5r *cil_h5r_open(const char *path);
