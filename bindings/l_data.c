@@ -188,6 +188,14 @@ static int get_field_tensor(lua_State *L, int idx, const char *k, cil_tensor **o
   return 1;
 }
 
+typedef struct {
+  char *name; /* the link name (encoded for checkpoints) */
+  int k;      /* its key's place in the key list */
+} cil_keyname;
+static int keyname_cmp(const void *a, const void *b) {
+  return strcmp(((const cil_keyname *)a)->name, ((const cil_keyname *)b)->name);
+}
+
 /* write a Lua value under path (plain mode: metadata and infos) */
 static int write_plain(lua_State *L, cil_h5w *w, int idx, const char *path, int gzip, int depth) {
   idx = lua_absindex(L, idx);
@@ -209,22 +217,51 @@ static int write_plain(lua_State *L, cil_h5w *w, int idx, const char *path, int 
         return 0;
       }
       if (!cil_h5w_group(w, path, NULL)) return 0;
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {
-        if (lua_type(L, -2) != LUA_TSTRING) {
-          lua_pop(L, 2);
-          cil_seterr("save_d4rl: group '%s' has a non-string key", path);
+      {
+        /* members in name order: the same data make the same file (pairs order changes per run) */
+        if (!lua_checkstack(L, 6)) {
+          cil_seterr("save_d4rl: '%s' is nested too deeply", path);
           return 0;
         }
-        char sub[1024];
-        snprintf(sub, sizeof sub, "%s/%s", path, lua_tostring(L, -2));
-        if (!write_plain(L, w, -1, sub, gzip, depth + 1)) {
-          lua_pop(L, 2);
+        lua_newtable(L);
+        int keys = lua_gettop(L), nk = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+          lua_pop(L, 1);
+          if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            cil_seterr("save_d4rl: group '%s' has a non-string key", path);
+            return 0;
+          }
+          lua_pushvalue(L, -1);
+          lua_rawseti(L, keys, ++nk);
+        }
+        cil_keyname *order = nk ? malloc(sizeof *order * (size_t)nk) : NULL;
+        if (nk && !order) {
+          lua_pop(L, 1);
+          cil_seterr("save_d4rl: out of memory");
           return 0;
         }
-        lua_pop(L, 1);
+        for (int i = 0; i < nk; i++) { /* the strings live in the key table while it is on the stack */
+          lua_rawgeti(L, keys, i + 1);
+          order[i].name = (char *)lua_tostring(L, -1);
+          order[i].k = i + 1;
+          lua_pop(L, 1);
+        }
+        qsort(order, (size_t)nk, sizeof *order, keyname_cmp);
+        int ok = 1;
+        for (int i = 0; i < nk && ok; i++) {
+          char sub[1024];
+          snprintf(sub, sizeof sub, "%s/%s", path, order[i].name);
+          lua_rawgeti(L, keys, order[i].k);
+          lua_rawget(L, idx);
+          ok = write_plain(L, w, -1, sub, gzip, depth + 1);
+          lua_pop(L, 1);
+        }
+        free(order);
+        lua_pop(L, 1); /* keys */
+        return ok;
       }
-      return 1;
     case LUA_TUSERDATA:
       if ((t = test_tensor(L, idx, &why))) return cil_h5w_tensor(w, path, t, gzip);
       /* fallthrough */
@@ -740,14 +777,6 @@ static void decode_key(lua_State *L, const char *name) {
     }
   }
   luaL_pushresult(&b);
-}
-
-typedef struct {
-  char *name; /* the encoded link name */
-  int k;      /* its key's place in the key list */
-} cil_keyname;
-static int keyname_cmp(const void *a, const void *b) {
-  return strcmp(((const cil_keyname *)a)->name, ((const cil_keyname *)b)->name);
 }
 
 /* write the value at idx under h5 path; lpath = dotted Lua path for messages. No Lua errors. */
