@@ -248,7 +248,7 @@ static int write_plain(lua_State *L, cil_h5w *w, int idx, const char *path, int 
           order[i].k = i + 1;
           lua_pop(L, 1);
         }
-        qsort(order, (size_t)nk, sizeof *order, keyname_cmp);
+        if (nk > 1) qsort(order, (size_t)nk, sizeof *order, keyname_cmp);
         int ok = 1;
         for (int i = 0; i < nk && ok; i++) {
           char sub[1024];
@@ -835,7 +835,7 @@ static int ck_write(lua_State *L, cil_h5w *w, int idx, const char *path, const c
         lua_pop(L, 1);
         if (!ok) nk = i + 1;
       }
-      if (ok) qsort(order, (size_t)nk, sizeof *order, keyname_cmp);
+      if (ok && nk > 1) qsort(order, (size_t)nk, sizeof *order, keyname_cmp);
       for (int i = 0; i < nk && ok; i++) {
         lua_rawgeti(L, keys, order[i].k);
         encode_key(L, -1, name, sizeof name, dotted, sizeof dotted);
