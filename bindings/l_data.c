@@ -188,12 +188,68 @@ static int get_field_tensor(lua_State *L, int idx, const char *k, cil_tensor **o
   return 1;
 }
 
+/* Writers store a table's members in the order of their names, so that the same content always makes
+ * the same file (Lua's pairs order changes from run to run). sorted_keys pushes an array of the table's
+ * keys (at idx) and returns their order by name: order[i].k is a key's place in that array, order[i].name
+ * its name as name_of gives it. On an error (name_of's, or memory) it pops the array, sets the error and
+ * returns NULL with *nk = -1. free_keys frees the order; the caller pops the array. */
 typedef struct {
-  char *name; /* the link name (encoded for checkpoints) */
-  int k;      /* its key's place in the key list */
+  char *name; /* the link name */
+  int k;      /* its key's place in the key array */
 } cil_keyname;
+typedef int (*key_name_fn)(lua_State *L, int kidx, char *out, size_t cap);
 static int keyname_cmp(const void *a, const void *b) {
   return strcmp(((const cil_keyname *)a)->name, ((const cil_keyname *)b)->name);
+}
+static void free_keys(cil_keyname *order, int nk) {
+  for (int i = 0; i < nk; i++) free(order[i].name);
+  free(order);
+}
+static cil_keyname *sorted_keys(lua_State *L, int idx, key_name_fn name_of, int *nk) {
+  *nk = -1;
+  if (!lua_checkstack(L, 6)) {
+    cil_seterr("is nested too deeply");
+    return NULL;
+  }
+  lua_newtable(L);
+  int keys = lua_gettop(L), n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, keys, ++n);
+  }
+  cil_keyname *order = calloc(n ? (size_t)n : 1, sizeof *order);
+  if (!order) {
+    lua_pop(L, 1);
+    cil_seterr("ran out of memory");
+    return NULL;
+  }
+  char name[700];
+  for (int i = 0; i < n; i++) {
+    lua_rawgeti(L, keys, i + 1);
+    int ok = name_of(L, -1, name, sizeof name);
+    lua_pop(L, 1);
+    order[i].k = i + 1;
+    if (ok && !(order[i].name = strdup(name))) cil_seterr("ran out of memory");
+    if (!order[i].name) {
+      free_keys(order, i);
+      lua_pop(L, 1);
+      return NULL;
+    }
+  }
+  if (n > 1) qsort(order, (size_t)n, sizeof *order, keyname_cmp);
+  *nk = n;
+  return order;
+}
+/* save_d4rl's groups: string keys, stored as they are */
+static int plain_key_name(lua_State *L, int kidx, char *out, size_t cap) {
+  if (lua_type(L, kidx) != LUA_TSTRING) {
+    cil_seterr("has a non-string key");
+    return 0;
+  }
+  snprintf(out, cap, "%s", lua_tostring(L, kidx));
+  return 1;
 }
 
 /* write a Lua value under path (plain mode: metadata and infos) */
@@ -218,38 +274,15 @@ static int write_plain(lua_State *L, cil_h5w *w, int idx, const char *path, int 
       }
       if (!cil_h5w_group(w, path, NULL)) return 0;
       {
-        /* members in name order: the same data make the same file (pairs order changes per run) */
-        if (!lua_checkstack(L, 6)) {
-          cil_seterr("save_d4rl: '%s' is nested too deeply", path);
+        int nk;
+        cil_keyname *order = sorted_keys(L, idx, plain_key_name, &nk);
+        if (!order) {
+          char msg[256];
+          snprintf(msg, sizeof msg, "%s", cil_errmsg());
+          cil_seterr("save_d4rl: group '%s' %s", path, msg);
           return 0;
         }
-        lua_newtable(L);
-        int keys = lua_gettop(L), nk = 0;
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-          lua_pop(L, 1);
-          if (lua_type(L, -1) != LUA_TSTRING) {
-            lua_pop(L, 2);
-            cil_seterr("save_d4rl: group '%s' has a non-string key", path);
-            return 0;
-          }
-          lua_pushvalue(L, -1);
-          lua_rawseti(L, keys, ++nk);
-        }
-        cil_keyname *order = nk ? malloc(sizeof *order * (size_t)nk) : NULL;
-        if (nk && !order) {
-          lua_pop(L, 1);
-          cil_seterr("save_d4rl: out of memory");
-          return 0;
-        }
-        for (int i = 0; i < nk; i++) { /* the strings live in the key table while it is on the stack */
-          lua_rawgeti(L, keys, i + 1);
-          order[i].name = (char *)lua_tostring(L, -1);
-          order[i].k = i + 1;
-          lua_pop(L, 1);
-        }
-        if (nk > 1) qsort(order, (size_t)nk, sizeof *order, keyname_cmp);
-        int ok = 1;
+        int keys = lua_gettop(L), ok = 1;
         for (int i = 0; i < nk && ok; i++) {
           char sub[1024];
           snprintf(sub, sizeof sub, "%s/%s", path, order[i].name);
@@ -258,7 +291,7 @@ static int write_plain(lua_State *L, cil_h5w *w, int idx, const char *path, int 
           ok = write_plain(L, w, -1, sub, gzip, depth + 1);
           lua_pop(L, 1);
         }
-        free(order);
+        free_keys(order, nk);
         lua_pop(L, 1); /* keys */
         return ok;
       }
@@ -759,6 +792,11 @@ static int encode_key(lua_State *L, int kidx, char *out, size_t cap, char *dotte
   snprintf(dotted, dcap, "%s", s);
   return 1;
 }
+/* a checkpoint's keys: integers and strings, encoded as link names */
+static int ck_key_name(lua_State *L, int kidx, char *out, size_t cap) {
+  char dotted[256];
+  return encode_key(L, kidx, out, cap, dotted, sizeof dotted);
+}
 /* push the Lua key for a link name */
 static void decode_key(lua_State *L, const char *name) {
   if (name[0] == '#') {
@@ -801,41 +839,16 @@ static int ck_write(lua_State *L, cil_h5w *w, int idx, const char *path, const c
         return 0;
       }
       if (depth > 0 && !cil_h5w_group(w, path, "table")) return 0;
-      /* members in the order of their names, so that the same state always makes the same file
-       * (Lua's pairs order changes from run to run) */
-      lua_newtable(L);
-      int keys = lua_gettop(L), nk = 0;
-      lua_pushnil(L);
-      while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, keys, ++nk);
-      }
-      cil_keyname *order = nk ? malloc(sizeof *order * (size_t)nk) : NULL;
-      if (nk && !order) {
-        cil_seterr("checkpoint: out of memory");
-        lua_pop(L, 1);
+      int nk;
+      cil_keyname *order = sorted_keys(L, idx, ck_key_name, &nk);
+      if (!order) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", cil_errmsg());
+        cil_seterr("checkpoint: in '%s': %s", depth ? lpath : "(root)", msg);
         return 0;
       }
-      int ok = 1;
+      int keys = lua_gettop(L), ok = 1;
       char name[700], dotted[256], sub[2048], lsub[2048];
-      for (int i = 0; i < nk && ok; i++) {
-        lua_rawgeti(L, keys, i + 1);
-        if (!encode_key(L, -1, name, sizeof name, dotted, sizeof dotted)) {
-          char msg[512];
-          snprintf(msg, sizeof msg, "%s", cil_errmsg());
-          cil_seterr("checkpoint: in '%s': %s", depth ? lpath : "(root)", msg);
-          ok = 0;
-        } else if (!(order[i].name = strdup(name))) {
-          cil_seterr("checkpoint: out of memory");
-          ok = 0;
-        }
-        order[i].k = i + 1;
-        if (!ok) order[i].name = NULL;
-        lua_pop(L, 1);
-        if (!ok) nk = i + 1;
-      }
-      if (ok && nk > 1) qsort(order, (size_t)nk, sizeof *order, keyname_cmp);
       for (int i = 0; i < nk && ok; i++) {
         lua_rawgeti(L, keys, order[i].k);
         encode_key(L, -1, name, sizeof name, dotted, sizeof dotted);
@@ -852,8 +865,7 @@ static int ck_write(lua_State *L, cil_h5w *w, int idx, const char *path, const c
         }
         lua_pop(L, 1);
       }
-      for (int i = 0; i < nk; i++) free(order[i].name);
-      free(order);
+      free_keys(order, nk);
       lua_pop(L, 1); /* keys */
       return ok;
     }

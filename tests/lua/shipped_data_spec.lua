@@ -9,12 +9,16 @@ local LEVEL = {hopper = 3000, walker2d = 3500, halfcheetah = 8000} -- protocol.m
 local TASKS = {"hopper", "walker2d", "halfcheetah"}
 
 local function num(s) return tonumber((s:gsub(",", ""))) end
--- rows of the table under "## Measured": name -> {rows, episodes, mean, std}
-local function readme_table()
+-- the text of data/README.md's section "## TITLE" (nil if there is none)
+local function readme_section(title)
   local f = assert(io.open(root .. "README.md"))
   local text = f:read("a")
   f:close()
-  local section = text:match("\n## Measured[^\n]*\n(.-)\n## ") or text:match("\n## Measured[^\n]*\n(.*)$")
+  return text:match("\n## " .. title .. "[^\n]*\n(.-)\n## ") or text:match("\n## " .. title .. "[^\n]*\n(.*)$")
+end
+-- rows of the table under "## Measured": name -> {rows, episodes, mean, std}
+local function readme_table()
+  local section = readme_section("Measured")
   assert(section, "data/README.md has no '## Measured' section")
   local rows = {}
   for line in section:gmatch("[^\n]+") do
@@ -46,10 +50,7 @@ end
 
 -- rows of the table under "## Ensembles": name -> {rows, epochs, mae, nll, ratio}
 local function ensemble_table()
-  local f = assert(io.open(root .. "README.md"))
-  local text = f:read("a")
-  f:close()
-  local section = text:match("\n## Ensembles[^\n]*\n(.-)\n## ") or text:match("\n## Ensembles[^\n]*\n(.*)$") or ""
+  local section = readme_section("Ensembles") or ""
   local rows = {}
   for line in section:gmatch("[^\n]+") do
     local name, r, e, m, n, q = line:match("^| `([%w_]+/ensemble_[%w_]+%.h5)` | ([%d,]+) | (%d+)[^|]* | ([%d.]+) | ([%d.-]+) | ([%d.]+) |")
