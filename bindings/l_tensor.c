@@ -697,6 +697,10 @@ static int t_norm(lua_State *L) {
   cil_lua_push(L, cil_norm(t, optdim(L, 2, t), lua_toboolean(L, 3)));
   return 1;
 }
+static int t_sumsq(lua_State *L) {
+  cil_lua_push(L, cil_sumsq_all(cil_lua_check(L, 1)));
+  return 1;
+}
 static int t_matmul(lua_State *L) {
   cil_tensor *a = cil_lua_check(L, 1), *b = cil_lua_check(L, 2);
   cil_lua_push(L, cil_matmul(a, b));
@@ -921,7 +925,7 @@ static const luaL_Reg tensor_methods[] = {
     {"tanh", t_tanh}, {"atanh", t_atanh}, {"sigmoid", t_sigmoid}, {"softplus", t_softplus},
     {"relu", t_relu}, {"silu", t_silu}, {"sign", t_sign}, {"leaky_relu", t_leaky_relu},
     {"clamp", t_clamp}, {"sum", t_sum}, {"mean", t_mean}, {"max", t_max}, {"min", t_min},
-    {"logsumexp", t_logsumexp}, {"argmax", t_argmax}, {"argmin", t_argmin}, {"norm", t_norm},
+    {"logsumexp", t_logsumexp}, {"argmax", t_argmax}, {"argmin", t_argmin}, {"norm", t_norm}, {"sumsq", t_sumsq},
     {"matmul", t_matmul}, {"mm", t_matmul}, {"backward", t_backward}, {NULL, NULL}};
 
 static const luaL_Reg module_fns[] = {

@@ -122,6 +122,7 @@ typedef enum { CIL_SUM, CIL_MEAN, CIL_MAX, CIL_MIN, CIL_LOGSUMEXP, CIL_NREDUCE }
 cil_tensor *cil_reduce(cil_reduce_op op, cil_tensor *x, int dim, int keepdim);
 cil_tensor *cil_argmax(cil_tensor *x, int dim, int keepdim, int base, int argmin);
 cil_tensor *cil_norm(cil_tensor *x, int dim, int keepdim);  /* L2, sqrt(sum x^2) */
+cil_tensor *cil_sumsq_all(cil_tensor *x);                  /* sum x^2 over all elements, a scalar */
 
 /* ---- linear algebra ---- */
 cil_tensor *cil_mm(cil_tensor *a, cil_tensor *b, int ta, int tb); /* op(a) @ op(b), 2-D */

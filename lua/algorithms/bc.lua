@@ -21,7 +21,7 @@ local N = cil.data.num_rows(train)
 
 local function l2(ps)
   local s = 0
-  for _, p in ipairs(ps) do s = s + p:square():sum() * 0.5 end
+  for _, p in ipairs(ps) do s = s + p:sumsq() * 0.5 end
   return s
 end
 

@@ -72,7 +72,7 @@ return function(cil)
       + (self.max_lv:sum() - self.min_lv:sum()) * 0.001
     for k, layer in ipairs(self.net.layers) do
       local decay = self.cfg.decays[k]
-      if decay then loss = loss + layer.weight:square():sum() * (0.5 * decay) end
+      if decay then loss = loss + layer.weight:sumsq() * (0.5 * decay) end
     end
     return loss
   end

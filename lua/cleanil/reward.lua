@@ -48,7 +48,7 @@ return function(cil)
   function cil.l2(params)
     local s
     for _, p in ipairs(params) do
-      local t = p:square():sum()
+      local t = p:sumsq()
       s = s and s + t or t
     end
     return s * 0.5

@@ -143,6 +143,24 @@ describe("ops", function()
     x:abs():max(2):sum():backward()
     assert.is_true(all_close(x.grad, {0, 0.5, 0.5}))
   end)
+  it("sumsq is square():sum() in value, gradient bits and second derivative", function()
+    cil.manual_seed(3)
+    local w = cil.param(cil.randn(7, 33, 29))           -- not a multiple of the 8 lanes
+    local a = cil.param(cil.randn(7, 33, 29))
+    a:copy_(w)
+    assert.is_true(close(w:sumsq():item(), w:square():sum():item(), 1e-6 * w:square():sum():item()))
+    assert.is_true(close(cil.tensor{3, 4}:sumsq():item(), 25))
+    assert.are.same({}, w:sumsq():shape());
+    (w:sumsq() * 0.37):backward();
+    (a:square():sum() * 0.37):backward()
+    assert.are.same(a.grad:totable(), w.grad:totable())  -- (2g) x and g (2x): the same floats
+    local x = cil.tensor{1, -2, 3}:requires_grad_()
+    local g = cil.grad(x:sumsq() * x:sumsq(), x, {create_graph = true})  -- 4 s x, s = 14
+    assert.is_true(all_close(g, {56, -112, 168}))
+    local h = cil.grad(g:sum(), x)                       -- 8 x (x . 1) + 4 s
+    assert.is_true(all_close(h, {8 * 2 + 56, -16 * 2 + 56, 24 * 2 + 56}))
+    assert.is_true(cil.tensor{1, 0 / 0}:sumsq():item() ~= cil.tensor{1, 0 / 0}:sumsq():item()) -- NaN stays NaN
+  end)
 end)
 
 describe("autograd", function()
