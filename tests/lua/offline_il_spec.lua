@@ -155,14 +155,15 @@ describe("IBC energy loss", function()
 end)
 
 describe("RECOIL critic loss", function()
-  it("equals its terms computed by hand, with the absorbing flag on the next input only", function()
+  it("equals its terms computed by hand: absorbing next inputs (d) and absorbing current rows (f)", function()
     local P = pieces("recoil", "RECOIL_TEST")
     local g = cil.rng(6)
-    local function batch(n, done)
+    local function batch(n, done, f)
       return {obs = cil.randn(g, n, 11):persist(), act = (cil.rand(g, n, 3) * 1.6 - 0.8):persist(),
-        next_obs = cil.randn(g, n, 11):persist(), done = cil.tensor(done):reshape(n, 1):persist()}
+        next_obs = cil.randn(g, n, 11):persist(), done = cil.tensor(done):reshape(n, 1):persist(),
+        rew = cil.tensor(f):reshape(n, 1):persist()}
     end
-    local e, t = batch(4, {0, 0, 0, 0}), batch(4, {0, 1, 0, 1})
+    local e, t = batch(4, {0, 0, 0, 0}, {0, 0, 0, 0}), batch(4, {0, 1, 0, 1}, {0, 0, 1, 0})
     -- the input construction: x(ô, f) = [ô (1 - f), f] then a
     local x = P.input(t.next_obs, t.act, t.done)
     assert.are.equal(0, x[2]:narrow(1, 1, 11):abs():max():item())      -- absorbing rows: zeroed obs, flag 1
@@ -176,9 +177,11 @@ describe("RECOIL critic loss", function()
     local o2, d = cil.cat({e.next_obs, t.next_obs}, 1), cil.cat({e.done, t.done}, 1)
     local a2, lp2 = P.actor(o2):rsample_with_log_prob(st)
     local y = ((P.critic_target:minq(P.input(o2, a2, d)) - lp2:reshape(-1, 1) * 0.1) * 0.99):totable()
+    y[7][1] = 0                                          -- row 3 of T is absorbing: no bootstrap
     local qe = P.critic(P.input(e.obs, e.act)):totable()
-    local qt = P.critic(P.input(t.obs, a_t)):totable()
-    local qd = P.critic(P.input(cil.cat({e.obs, t.obs}, 1), cil.cat({e.act, t.act}, 1))):totable()
+    local qt = P.critic(P.input(t.obs, a_t, t.rew)):totable()
+    local qd = P.critic(P.input(cil.cat({e.obs, t.obs}, 1), cil.cat({e.act, t.act}, 1),
+      cil.cat({e.rew, t.rew}, 1))):totable()
     local cd, td, q2, h = 0, 0, 0, 0
     for i = 1, 2 do
       for r = 1, 4 do
@@ -194,6 +197,25 @@ describe("RECOIL critic loss", function()
     assert.is_true(near(s.critic_h, h, 1e-4), s.critic_h .. " vs " .. h)
     assert.is_nil(s.grad_penalty)                       -- weight 0 on hopper: no penalty graph at all
     assert.is_true(near(loss:item(), 0.2 * cd + 0.8 * td + q2 + h, 1e-5))
+  end)
+  it("adds a flagged copy of the row after each terminated episode of the transition file", function()
+    local P = pieces("recoil", "RECOIL_TEST")
+    local trans = cil.data.load(cil.shipped.path("hopper", "medium_replay"))
+    local term, want = trans.terminals:totable(), 0
+    for i = 1, #term - 1 do if term[i] ~= 0 then want = want + 1 end end
+    assert.is_true(want > 100)                         -- hopper's medium-replay data fall often
+    assert.are.equal(want, P.loop.absorbing_rows)
+    local n = cil.data.num_rows(P.loop.transition_data)
+    assert.are.equal(n + want, P.loop.transitions:size())
+    local rows = P.loop.transitions:rows(n + 1, want)         -- the copies: flag 1 in the reward column
+    assert.are.equal(1, rows.rew:min():item())
+    local td = P.loop.transition_data                       -- the copy of the first row after a fall
+    local first
+    for i = 1, #term - 1 do if term[i] ~= 0 then first = i + 1; break end end
+    local k = cil.data.num_rows(P.loop.train_data) + first
+    assert.are.equal(0, (rows.obs[1] - td.observations[k]):abs():max():item())
+    assert.are.equal(0, (rows.act[1] - td.actions[k]):abs():max():item())
+    assert.are.equal(0, P.loop.transitions:rows(1, n).rew:abs():max():item())
   end)
 end)
 
