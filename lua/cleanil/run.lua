@@ -323,6 +323,20 @@ return function(cil)
     return self
   end
 
+  -- bf16 asked for on a CPU that has vdpbf16ps but runs it no faster than float32 FMAs (Intel Sapphire
+  -- and Emerald Rapids issue one per cycle against two FMAs: 0.50x float32's peak, bench/bf16.lua): say
+  -- so in one line, from a 20 ms register-loop measurement of each; the run goes on in bf16 as asked.
+  function run.bf16_notice(algo, cfg)
+    if cfg.precision ~= "bf16" and cfg.nograd_precision ~= "bf16" then return end
+    local _, _, supported = cil.precision()
+    if not supported then return end -- the engine's own notice: bf16 runs float32 here
+    local pb, pf = cil.sys.peak_gflops("bf16", 0.02), cil.sys.peak_gflops("fma", 0.02)
+    if pb and pf and pb < 1.2 * pf then
+      io.stderr:write(("%s: note: this CPU's bf16 dot products peak at %.0f GFLOP/s against %.0f for float32 FMAs "
+        .. "(%.2fx), so bf16 GEMMs are not faster here; continuing in bf16 as asked\n"):format(algo, pb, pf, pb / pf))
+    end
+  end
+
   -- The prologue of every algorithm script: config + overrides (nil after --help), the run directory,
   -- thread count, seeds. Returns cfg, run, rng (the generator of the run's random draws).
   function run.begin(algo, args, description)
@@ -336,6 +350,7 @@ return function(cil)
     local r = run.start(algo, cfg, flags)
     cil.set_num_threads(cfg.threads)
     cil.set_precision(cfg.precision, {no_grad = cfg.precision == "bf16" and "bf16" or cfg.nograd_precision})
+    run.bf16_notice(algo, cfg)
     cil.manual_seed(cfg.seed)
     return cfg, r, cil.rng(cfg.seed)
   end

@@ -57,3 +57,25 @@ describe("GEMM precision", function()
     end
   end)
 end)
+
+describe("bf16 notice", function()
+  -- the one-line note where vdpbf16ps is no faster than float32 FMAs (Intel Sapphire/Emerald Rapids:
+  -- half their rate); the peaks are stubbed here, so the test says the same on every CPU
+  local function notice(pb, pf, prec, supported)
+    local saved_peak, saved_prec, saved_err = cil.sys.peak_gflops, cil.precision, io.stderr
+    local out = {}
+    cil.sys.peak_gflops = function(kind) return kind == "bf16" and pb or pf end
+    cil.precision = function() return prec, prec, supported end
+    io.stderr = {write = function(_, s) out[#out + 1] = s end}
+    local ok, err = pcall(cil.run.bf16_notice, "sac", {precision = prec, nograd_precision = prec})
+    cil.sys.peak_gflops, cil.precision, io.stderr = saved_peak, saved_prec, saved_err
+    assert(ok, err)
+    return table.concat(out)
+  end
+  it("is printed where bf16 peaks below 1.2x float32, and only there", function()
+    assert.truthy(notice(84, 167, "bf16", true):find("0.50x", 1, true))
+    assert.are.equal("", notice(512, 257, "bf16", true))      -- Zen 5: twice float32, no note
+    assert.are.equal("", notice(84, 167, "fp32", true))       -- a float32 run: nothing measured
+    assert.are.equal("", notice(84, 167, "bf16", false))      -- no AVX512-BF16: the engine's own notice
+  end)
+end)
