@@ -7,6 +7,7 @@
 #include <lua.h>
 #include <lualib.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <readline/history.h>
 #include <readline/readline.h>
 #include <signal.h>
@@ -36,6 +37,7 @@ static lua_State *gL = NULL;
  * written to a temporary name and renamed, so the last complete one survives. */
 static volatile sig_atomic_t pending_signal = 0;
 static volatile sig_atomic_t polled = 0;      /* the running script polls cil.interrupted() */
+static pthread_t main_thread;                 /* the Lua thread: the only one that acts on a signal */
 
 static void stop_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;
@@ -45,6 +47,12 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
   luaL_error(L, "interrupted (%s)", sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "SIGINT");
 }
 static void on_signal(int sig) {
+  /* our pools start their threads with signals blocked, but a library's threads (OpenBLAS starts its
+   * own at load) may take a process signal: hand it to the Lua thread, which alone touches the state */
+  if (!pthread_equal(pthread_self(), main_thread)) {
+    pthread_kill(main_thread, sig);
+    return;
+  }
   if (pending_signal) {
     /* a notice (SIGUSR1) before or after a SIGINT/SIGTERM is the same request passed on by a batch
      * shell or a sweep pool, in either order (Slurm signals the shell and the run one after the
@@ -60,6 +68,7 @@ static void on_signal(int sig) {
 }
 static void catch_signals(int on) {
   struct sigaction sa;
+  main_thread = pthread_self();
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on ? on_signal : SIG_DFL;
   sa.sa_flags = SA_RESTART;                /* reads and writes in progress complete */

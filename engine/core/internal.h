@@ -92,6 +92,9 @@ cil_tensor *cil_alias(cil_tensor *x, int ndim, const int *shape);
 /* fork-join pool (parallel.c) */
 int cil_pool_size(void);
 void cil_pool_resize(int n);
+/* pthread_create with all signals blocked in the new thread (they go to the main thread) */
+#include <pthread.h>
+int cil_thread_spawn(pthread_t *th, void *(*fn)(void *), void *arg);
 void cil_pool_run(int ntasks, void (*fn)(int task, int ntasks, void *ctx), void *ctx);
 /* fn over [lo, hi) chunks of [0, n) on the pool when n >= 2*min_per_thread, else inline */
 void cil_parallel_for(int64_t n, int64_t min_per_thread, void (*fn)(int64_t lo, int64_t hi, void *ctx),

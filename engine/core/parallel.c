@@ -6,6 +6,7 @@
  * Workers spin briefly between jobs (an update issues dozens of GEMMs back to back), then sleep. */
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -84,6 +85,17 @@ static void pool_stop(void) {
 
 int cil_pool_size(void) { return P.n; }
 
+/* Start a worker thread with every signal blocked, so that SIGINT, SIGTERM and SIGUSR1 always reach
+ * the main (Lua) thread: a signal handled on a worker would race the script that polls for it. */
+int cil_thread_spawn(pthread_t *th, void *(*fn)(void *), void *arg) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(th, NULL, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
 void cil_pool_resize(int n) {
   if (n < 1) n = 1;
   if (n > CIL_MAX_THREADS) n = CIL_MAX_THREADS;
@@ -91,7 +103,7 @@ void cil_pool_resize(int n) {
   pool_stop();
   P.start_gen = atomic_load(&P.gen);
   for (int i = 1; i < n; i++)
-    if (pthread_create(&P.th[i], NULL, worker, (void *)(intptr_t)i) != 0) {
+    if (cil_thread_spawn(&P.th[i], worker, (void *)(intptr_t)i) != 0) {
       n = i; /* run with what we got */
       break;
     }

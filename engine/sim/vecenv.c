@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "../core/tensor.h"
+#include "../core/internal.h"
 #include "env.h"
 
 /* ---------------------------------------------------------------- MuJoCo error trapping */
@@ -129,7 +130,7 @@ static cil_pool *pool_new(int n) {
       a->p = p;
       a->tid = i + 1;
     }
-    if (!a || pthread_create(&p->th[i], NULL, worker_main, a) != 0) {
+    if (!a || cil_thread_spawn(&p->th[i], worker_main, a) != 0) {
       free(a);
       p->th[i] = 0;
       p->n = i + 1; /* keep the workers that started */
