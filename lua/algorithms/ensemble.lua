@@ -1,5 +1,5 @@
 -- Dynamics ensemble pretraining: the reference's train_ensemble.py (algorithms.md §3.1-3.3, §3.5).
--- Data: 10 expert episodes (rewards zeroed) and every row of a transition file; observations are
+-- Data: 10 expert episodes (rewards zeroed) and up to 1e6 rows of a transition file; observations are
 -- normalized by the union's statistics, which travel with the saved model. Inputs [ô, a], targets
 -- [ô' - ô, r]. Per epoch one Adam step per 256-row slice of an independent permutation per member on
 --   L_SL = mean (mu - y)^2 e^-lv + mean lv + 0.001 (sum maxlv - sum minlv) + sum_k decay_k/2 ||W_k||^2
@@ -12,7 +12,7 @@ local cfg, run, rng = cil.run.begin("ensemble", arg, "pretrain the dynamics ense
 if not cfg then return end -- --help
 local spec = cil.env.spec(cfg.env)
 local O, A = spec.obs_dim, spec.act_dim
-for _, k in ipairs({"members", "elites", "batch_size", "max_epochs", "num_expert_trajs"}) do
+for _, k in ipairs({"members", "elites", "batch_size", "max_epochs", "num_expert_trajs", "transition_data_size"}) do
   if cfg[k] < 1 then error(("ensemble: --%s must be a positive integer, got %s"):format(k, cfg[k]), 0) end
 end
 if cfg.elites > cfg.members then error("ensemble: --elites cannot exceed --members", 0) end
@@ -26,6 +26,12 @@ trans, tpath = cil.data.load(tpath)
 cil.data.check_task(trans, cfg.env, tpath)
 if cfg.max_rows > 0 and cil.data.num_rows(trans) > cfg.max_rows then
   trans = cil.data.select(trans, cil.arange(1, cfg.max_rows + 1))
+end
+-- the reference samples transition_data_size rows without replacement: every row of a medium-replay
+-- file, a random half of a 2e6-row medium-expert one (no draw from rng when the file is not larger)
+local nt = cil.data.num_rows(trans)
+if nt > cfg.transition_data_size then
+  trans = cil.data.select(trans, cil.randperm(rng, nt):narrow(1, 1, cfg.transition_data_size))
 end
 local expert = cil.data.load_experts(cil.run.expert_name(cfg), cfg.num_expert_trajs, {rule = cfg.expert_rule, env = cfg.env})
 local all = cil.data.combine(expert, trans)

@@ -43,9 +43,11 @@ local function retrain_and_rollout(t)
   last = {model_epochs = fit.epochs, model_mae = mae, model_rollout_horizon = H, model_rollout_rows = r.rows}
 end
 
+-- the loop's t counts env steps from 0 and learns from t = update_after on: k = 1 at the first update
+local function retrain_due(t) return (t + 1 - cfg.update_after) % cfg.train_model_every == 0 end
+
 local function learn(t)
-  local k = t + 2 - cfg.update_after                           -- k = 1 at the first update
-  if k % cfg.train_model_every == 0 then retrain_and_rollout(t) end
+  if retrain_due(t) then retrain_and_rollout(t) end
   local s
   for _ = 1, cfg.policy_steps do
     cil.reset()
@@ -58,7 +60,7 @@ local function learn(t)
   return s
 end
 
-if MBPO_TEST then return {horizon = horizon, cfg = cfg} end
+if MBPO_TEST then return {horizon = horizon, retrain_due = retrain_due, cfg = cfg} end
 loop:train{
   actor = sac.actor, learn = learn,
   extra_state = function() return {sac = sac:state(), model = dyn:state_dict(), scaler_mean = dyn.scaler_mean,

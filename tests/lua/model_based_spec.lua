@@ -165,7 +165,7 @@ describe("MBPO", function()
   os.remove(dir)
   os.execute("mkdir -p " .. dir)
   teardown(function() os.execute("rm -rf " .. dir) end)
-  it("grows its horizon 1 -> 15 over epochs 20 -> 100", function()
+  it("grows its horizon 1 -> 15 over epochs 20 -> 100 and retrains at every 250th update", function()
     _G.MBPO_TEST = true
     local saved = _G.arg
     _G.arg = {"--env=hopper", "--out=" .. dir .. "/unit"}
@@ -173,6 +173,11 @@ describe("MBPO", function()
     _G.arg, _G.MBPO_TEST = saved, nil
     local want = {[0] = 1, [20] = 1, [25] = 1, [26] = 2, [60] = 8, [99] = 14, [100] = 15, [500] = 15}
     for e, h in pairs(want) do assert.are.equal(h, P.horizon(e), "epoch " .. e) end
+    -- k = t - 1999 (t from 0; the first update at t = 2000 is k = 1): the 250th, 500th, ... updates retrain
+    assert.are.same({2000, 250}, {P.cfg.update_after, P.cfg.train_model_every})
+    local due = {}
+    for t = 2000, 2800 do if P.retrain_due(t) then due[#due + 1] = t end end
+    assert.are.same({2249, 2499, 2749}, due)
   end)
   it("retrains every train_model_every env steps, rolls out, and resumes bit for bit", function()
     local base = BIN .. " algorithms/mbpo.lua --env=hopper --update_after=400 --steps_per_epoch=200 --checkpoint_every=100"

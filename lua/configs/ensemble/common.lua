@@ -2,8 +2,10 @@
 return {
   seed = 0,
   threads = 1,
-  -- data: `num_expert_trajs` expert episodes (rewards zeroed) + every row of data/<env>/<dataset>.h5
+  -- data: `num_expert_trajs` expert episodes (rewards zeroed) + transition_data_size rows of
+  -- data/<env>/<dataset>.h5 drawn without replacement (all of a medium-replay file, half of medium-expert)
   dataset = "medium_replay",    -- or "medium_expert"
+  transition_data_size = 1000000,
   transition_path = "",         -- "" = data/<env>/<dataset>.h5
   expert = "",              -- demonstrations: "" = data/<env>/expert.h5 shipped with cleanil; or a file
                             -- (D4RL or Minari layout), a Minari dataset directory, a Minari id
