@@ -130,7 +130,10 @@ describe("ops", function()
       local s = 1 / (1 + math.exp(-v))
       local ey, eg = v * s, s * (1 + v * (1 - s))
       worst_y = math.max(worst_y, math.abs(y[i] - ey) / math.max(math.abs(ey), 1e-6))
-      worst_g = math.max(worst_g, math.abs(x.grad[i] - eg) / math.max(math.abs(eg), 1e-6))
+      -- silu' crosses 0 at x = -1.278, where 1 + x (1 - s) cancels: float32 keeps ~1e-8 absolute there
+      -- (the scalar kernel of CPUs without AVX-512 a little less than the fused vector one), so the
+      -- relative error is taken against at least 0.01
+      worst_g = math.max(worst_g, math.abs(x.grad[i] - eg) / math.max(math.abs(eg), 1e-2))
     end
     assert.is_true(worst_y < 1e-5, "silu relative error " .. worst_y)
     assert.is_true(worst_g < 1e-5, "silu' relative error " .. worst_g)
