@@ -31,7 +31,7 @@ end
 local function advantage(o, a, o2, r, d)
   local a2 = sac.actor(o2):sample(rng)
   local v2 = sac.critic:minq(cat(o2, a2))
-  return r:reshape(-1, 1) + (1 - d) * v2 * cfg.gamma - sac.critic:minq(cat(o, a))
+  return r:reshape(-1, 1) + (1 - d) * v2 * cfg.gamma - sac.critic:minq(cat(o, a)), v2
 end
 
 local function adversarial_update()

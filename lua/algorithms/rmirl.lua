@@ -20,7 +20,7 @@ local sac, Q = M.sac, cfg.q_clip
 local function advantage(o, a, o2, _, d)
   local a2, lp2 = sac.actor(o2):rsample_with_log_prob(rng)
   local v2 = sac.critic:minq(M.cat(o2, a2)):clamp(-Q, Q) - lp2:reshape(-1, 1) * sac.alpha
-  return M.reward(M.cat(o, a)) + (1 - d) * v2 * cfg.gamma - sac.critic:minq(M.cat(o, a)):clamp(-Q, Q)
+  return M.reward(M.cat(o, a)) + (1 - d) * v2 * cfg.gamma - sac.critic:minq(M.cat(o, a)):clamp(-Q, Q), v2
 end
 
 local function adversarial_update()

@@ -55,8 +55,8 @@ end
 
 local function advantage(o, a, o2)
   local a2, lp2 = actor(o2):rsample_with_log_prob(rng)
-  return (critic:minq(cat(o2, a2)):clamp(-qm, qm) - lp2:reshape(-1, 1) * cfg.alpha) * cfg.gamma
-    - critic:minq(cat(o, a)):clamp(-qm, qm)
+  local v2 = critic:minq(cat(o2, a2)):clamp(-qm, qm) - lp2:reshape(-1, 1) * cfg.alpha
+  return v2 * cfg.gamma - critic:minq(cat(o, a)):clamp(-qm, qm), v2
 end
 
 local function adversarial_update()

@@ -11,9 +11,12 @@ return function(cil)
 
   -- dyn: the ensemble; opt: its Adam (the update's own); o: steps, batch_size, rollout_steps,
   --   adv_penalty, grad_clip, rng, actor, deterministic, env, mean, std, sticky,
-  --   starts(n) -> obs [n, O], done [n, 1];  advantage(obs, act, next_obs, reward, done) -> A [B];
+  --   starts(n) -> obs [n, O], done [n, 1];  advantage(obs, act, next_obs, reward, done) -> A [B]
+--   (and optionally the next-state value it used, logged as adv_v_next_mean);
   --   sl = {x = inputs [N, in], y = targets [N, D]} (the SL rows; the scaler is refit on their train part)
-  -- Returns logging stats (means of the last step, held-out MAE of the SL rows after the update).
+  -- Returns logging stats, each the mean over the S steps as the reference logs them (adv_loss, sl_loss,
+  -- adv_mean, adv_std, adv_v_next_mean, adv_logp_mean, adv_logp_std), and the held-out MAE of the SL
+  -- rows after the update.
   function adversarial.update(dyn, opt, o)
     local rng, B, E, O = o.rng, o.batch_size, dyn.members, dyn.obs_dim
     local trainer = cil.DynamicsTrainer(dyn, {batch_size = B})
@@ -29,6 +32,7 @@ return function(cil)
       dcur:narrow(1, from, B - from + 1):copy_(d)
     end
     local stats = {}
+    local function add(key, v) stats[key] = (stats[key] or 0) + v / o.steps end   -- means over the S steps
     local term_opts = {mean = o.mean, std = o.std}
     for k = 0, o.steps - 1 do
       cil.reset()
@@ -49,9 +53,12 @@ return function(cil)
       local d = cil.env.termination(o.env, o2, term_opts)
       if o.sticky then d = d:maximum(d0) end
       local adv = cil.no_grad(function()
-        local A = o.advantage(obs, act, o2, r, d):reshape(B)
+        local A, v_next = o.advantage(obs, act, o2, r, d)
+        A = A:reshape(B)
         local m = A:mean()
         local sd = ((A - m):square():sum() / (B - 1)):sqrt()
+        add("adv_mean", m:item()); add("adv_std", sd:item())
+        if v_next then add("adv_v_next_mean", v_next:mean():item()) end
         return ((A - m) / (sd + 1e-6)):clamp(-10, 10)
       end)
       local logp = dyn:log_prob(obs, act, y)
@@ -59,7 +66,12 @@ return function(cil)
       local l_sl = dyn:loss(split.x:index_select(1, idx):reshape(E, B, -1), split.y:index_select(1, idx):reshape(E, B, -1))
       local loss = l_adv * o.adv_penalty + l_sl
       cil.optim.minimize(opt, loss, params, o.grad_clip)
-      stats = {adv_loss = l_adv:item(), sl_loss = l_sl:item(), adv_logp_mean = logp:mean():item()}
+      cil.no_grad(function()
+        local lp = logp:detach()
+        local lm = lp:mean()
+        add("adv_loss", l_adv:item()); add("sl_loss", l_sl:item()); add("adv_logp_mean", lm:item())
+        add("adv_logp_std", ((lp - lm):square():sum() / (B - 1)):sqrt():item())
+      end)
       -- continue the rows inside the box, refill the others
       local keep = cil.data.mask_index(o2:abs():max(2):lt(30))
       local m = keep:numel()

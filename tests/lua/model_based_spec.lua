@@ -111,6 +111,14 @@ describe("OMLIRL", function()
     local a = io.open(dir .. "/rfull/log.csv"):read("a")
     assert.are.equal(a, io.open(dir .. "/rcut/log.csv"):read("a"))
     assert.matches("model_adv_loss", a)
+    -- the reference's names, each a mean over the S steps
+    local cols = cil.run.read_log(dir .. "/rfull/log.csv")
+    for _, k in ipairs({"adv_v_next_mean", "adv_mean", "adv_std", "adv_logp_mean", "adv_logp_std", "sl_loss", "mae"}) do
+      local v = cols["model_" .. k]
+      assert.is_not_nil(v, "model_" .. k)
+      assert.is_true(#v > 0 and v[#v] == v[#v], "model_" .. k)
+    end
+    assert.is_true(cols.model_adv_std[#cols.model_adv_std] > 0)
     -- the critics' final layers start at zero
     local sac = cil.SAC(11, 3, {hidden = {8}, zero_init_critic = true}, cil.rng(1))
     assert.are.equal(0, sac.critic(cil.randn(cil.rng(2), 4, 14)):abs():max():item())
