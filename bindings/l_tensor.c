@@ -712,9 +712,18 @@ static int l_linear(lua_State *L) {
   return 1;
 }
 
+/* cil.ensemble_linear(x, W, b [, act]): act "silu" | "relu" | "tanh" | "sigmoid" is applied to the
+ * output, inside the product when no graph is recorded */
 static int l_elinear(lua_State *L) {
   cil_tensor *x = cil_lua_check(L, 1), *w = cil_lua_check(L, 2), *b = cil_lua_opt(L, 3);
-  cil_lua_push(L, cil_elinear(x, w, b));
+  if (lua_isnoneornil(L, 4)) {
+    cil_lua_push(L, cil_elinear(x, w, b));
+    return 1;
+  }
+  static const char *const names[] = {"silu", "relu", "tanh", "sigmoid", NULL};
+  static const cil_unop ops[] = {CIL_SILU, CIL_RELU, CIL_TANH, CIL_SIGMOID};
+  int i = luaL_checkoption(L, 4, NULL, names);
+  cil_lua_push(L, cil_elinear_act(x, w, b, ops[i]));
   return 1;
 }
 

@@ -15,6 +15,7 @@ typedef struct {
   const float *A, *B, *bias;
   float *C;
   int bf16; /* gemm_bf16.c's kernel for the shapes it takes (decided on the calling thread) */
+  int act;  /* 0, or 1 + the cil_unop applied to C after the product (an activation) */
 } gemm_job;
 static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                          const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
@@ -24,6 +25,23 @@ static void sgemm_prec(int bf16, int ta, int tb, int m, int n, int k, float alph
   if (bf16 && m > 0 && n > 0 && cil_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
   sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
+/* sgemm_prec, then act on C (no-gradient forward passes: a layer and its activation in one pass). The
+ * product runs in blocks of ACT_ROWS rows and each block is activated while it is still in cache (an
+ * ensemble layer's output, 5000 x 200 per member, is 4 MB). Blocking rows leaves every element's sum as
+ * it is (the kernels sum each element over k in one order whatever the rows around it: the thread split
+ * relies on the same), so the bits are those of the product followed by the activation op. */
+#define ACT_ROWS 512
+static void sgemm_prec_act(int bf16, int act, int ta, int tb, int m, int n, int k, float alpha, const float *A,
+                           int lda, const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
+  int blk = act && n >= 16 ? ACT_ROWS : m; /* thin outputs: OpenBLAS chooses its kernel by size, one call */
+  for (int i0 = 0; i0 < m; i0 += blk) {
+    int mb = m - i0 < blk ? m - i0 : blk;
+    float *c = C + (int64_t)i0 * ldc;
+    sgemm_prec(bf16, ta, tb, mb, n, k, alpha, ta ? A + i0 : A + (int64_t)i0 * lda, lda, B, ldb, beta, c, ldc, bias);
+    if (act)
+      for (int i = 0; i < mb; i++) cil_unary_kernel((cil_unop)(act - 1), c + (int64_t)i * ldc, c + (int64_t)i * ldc, n);
+  }
+}
 /* one share of C's rows (multiples of 16, so each thread's block stays aligned) */
 static void gemm_task(int task, int ntasks, void *ctx) {
   gemm_job *j = ctx;
@@ -31,8 +49,8 @@ static void gemm_task(int task, int ntasks, void *ctx) {
   int i0 = task * per, i1 = i0 + per < j->m ? i0 + per : j->m;
   if (i0 >= i1) return;
   const float *a = j->ta ? j->A + i0 : j->A + (int64_t)i0 * j->lda;
-  sgemm_prec(j->bf16, j->ta, j->tb, i1 - i0, j->n, j->k, j->alpha, a, j->lda, j->B, j->ldb, j->beta,
-             j->C + (int64_t)i0 * j->ldc, j->ldc, j->bias);
+  sgemm_prec_act(j->bf16, j->act, j->ta, j->tb, i1 - i0, j->n, j->k, j->alpha, a, j->lda, j->B, j->ldb, j->beta,
+                 j->C + (int64_t)i0 * j->ldc, j->ldc, j->bias);
 }
 /* CLEANIL_PROFILE_GEMM=1: time every GEMM by shape and print the table at exit (stderr) */
 typedef struct { int ta, tb, m, n, k; long calls; double secs; } gemm_prof;
@@ -68,7 +86,7 @@ static void gemm_prof_add(int ta, int tb, int m, int n, int k, int calls, double
   g_prof[i].secs += dt;
 }
 static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
-                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
+                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias, int act);
 static int gemm_prof_enabled(void) {
   if (g_prof_on < 0) {
     const char *e = getenv("CLEANIL_PROFILE_GEMM");
@@ -80,11 +98,11 @@ static int gemm_prof_enabled(void) {
 void cil_sgemm_bias(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
                     int ldb, float beta, float *C, int ldc, const float *bias) {
   if (!gemm_prof_enabled()) {
-    sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+    sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, 0);
     return;
   }
   double t0 = cil_now();
-  sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+  sgemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, 0);
   gemm_prof_add(ta, tb, m, n, k, 1, cil_now() - t0);
 }
 void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
@@ -92,18 +110,18 @@ void cil_sgemm(int ta, int tb, int m, int n, int k, float alpha, const float *A,
   cil_sgemm_bias(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
-                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
+                      const float *B, int ldb, float beta, float *C, int ldc, const float *bias, int act) {
   /* our own threads split C's rows; each calls single-threaded OpenBLAS (steadier than its own
    * threading at RL sizes, performance.md). Small products stay on one thread, and so do outputs
    * narrower than 16 columns (the 6- or 12-wide actor heads, < 2 % of GEMM time): OpenBLAS picks its
    * kernel for those by size, so a row split would change their bits with the thread count. */
   int bf16 = cil_gemm_bf16_now();
   if (cil_pool_size() > 1 && k > 0 && m >= 64 && n >= 16 && (double)m * n * k >= 1 << 18) {
-    gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, A, B, bias, C, bf16};
+    gemm_job j = {ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, A, B, bias, C, bf16, act};
     cil_pool_run(cil_pool_size(), gemm_task, &j);
     return;
   }
-  sgemm_prec(bf16, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+  sgemm_prec_act(bf16, act, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
 void cil_sgemm_bias_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                            const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
@@ -180,29 +198,37 @@ typedef struct {
   float alpha, beta;
   const float *A, *B, *bias; /* bias: one row of n per member, or NULL */
   float *C;
-  int bf16;
+  int bf16, act;
 } batch_job;
 static void batch_task(int task, int ntasks, void *ctx) {
   batch_job *j = ctx;
   (void)ntasks;
   for (int e = task * j->per; e < (task + 1) * j->per; e++) /* the same kernels as one thread: same bits */
-    sgemm_prec(j->bf16, j->ta, j->tb, j->m, j->n, j->k, j->alpha, j->A + e * j->sa, j->lda, j->B + e * j->sb,
-               j->ldb, j->beta, j->C + e * j->sc, j->ldc, j->bias ? j->bias + (int64_t)e * j->n : NULL);
+    sgemm_prec_act(j->bf16, j->act, j->ta, j->tb, j->m, j->n, j->k, j->alpha, j->A + e * j->sa, j->lda,
+                   j->B + e * j->sb, j->ldb, j->beta, j->C + e * j->sc, j->ldc,
+                   j->bias ? j->bias + (int64_t)e * j->n : NULL);
 }
 void cil_sgemm_batch(int E, int ta, int tb, int m, int n, int k, float alpha, const float *A, int64_t sa,
-                        int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc,
-                        const float *bias) {
+                     int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc,
+                     const float *bias) {
+  cil_sgemm_batch_act(E, ta, tb, m, n, k, alpha, A, sa, lda, B, sb, ldb, beta, C, sc, ldc, bias, 0);
+}
+void cil_sgemm_batch_act(int E, int ta, int tb, int m, int n, int k, float alpha, const float *A, int64_t sa,
+                         int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc,
+                         const float *bias, int act) {
   int T = cil_pool_size(), whole = 0;
   if (T > 1 && E >= T && m > 0 && n > 0 && (double)m * n * (k > 0 ? k : 1) >= 1 << 16) {
     whole = E - E % T;
     int prof = gemm_prof_enabled();
     double t0 = prof ? cil_now() : 0;
     batch_job j = {ta, tb, m, n, k, lda, ldb, ldc, whole / T, sa, sb, sc, alpha, beta, A, B, bias, C,
-                   cil_gemm_bf16_now()};
+                   cil_gemm_bf16_now(), act};
     cil_pool_run(T, batch_task, &j);
     if (prof) gemm_prof_add(ta, tb, m, n, k, whole, cil_now() - t0);
   }
-  for (int e = whole; e < E; e++)
-    cil_sgemm_bias(ta, tb, m, n, k, alpha, A + e * sa, lda, B + e * sb, ldb, beta, C + e * sc, ldc,
-                   bias ? bias + (int64_t)e * n : NULL);
+  for (int e = whole; e < E; e++) {
+    const float *be = bias ? bias + (int64_t)e * n : NULL;
+    if (!act) cil_sgemm_bias(ta, tb, m, n, k, alpha, A + e * sa, lda, B + e * sb, ldb, beta, C + e * sc, ldc, be);
+    else sgemm_run(ta, tb, m, n, k, alpha, A + e * sa, lda, B + e * sb, ldb, beta, C + e * sc, ldc, be, act);
+  }
 }

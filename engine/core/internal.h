@@ -142,5 +142,11 @@ extern int cil_in_backward;
 void cil_sgemm_batch(int E, int ta, int tb, int m, int n, int k, float alpha, const float *A, int64_t sa,
                      int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc,
                      const float *bias);
+/* the same followed by an elementwise op on C (act = 1 + a cil_unop, e.g. 1 + CIL_SILU; 0 = none), fused
+ * per row block:
+ * the bits of the product followed by the op; for forward passes without gradients */
+void cil_sgemm_batch_act(int E, int ta, int tb, int m, int n, int k, float alpha, const float *A, int64_t sa,
+                         int lda, const float *B, int64_t sb, int ldb, float beta, float *C, int64_t sc, int ldc,
+                         const float *bias, int act);
 
 #endif

@@ -219,7 +219,8 @@ static void elinear_backward(cil_node *nd, cil_tensor *g, cil_tensor **gin) {
   }
 }
 
-cil_tensor *cil_elinear(cil_tensor *x, cil_tensor *w, cil_tensor *b) {
+/* checked y[e] = x[e] w[e] + b[e] with act (0, or 1 + a cil_unop) applied to y; no graph */
+static cil_tensor *elinear_product(cil_tensor *x, cil_tensor *w, cil_tensor *b, int act) {
   CIL_CHECK(w->ndim == 3, "ensemble linear: weight must be [E, in, out], got %s", cil_shapestr(w));
   int E = w->shape[0], in = w->shape[1], out = w->shape[2];
   CIL_CHECK((x->ndim == 3 && x->shape[0] == E && x->shape[2] == in) || (x->ndim == 2 && x->shape[1] == in),
@@ -233,8 +234,19 @@ cil_tensor *cil_elinear(cil_tensor *x, cil_tensor *w, cil_tensor *b) {
   int s[3] = {E, B, out};
   cil_tensor *y = cil_new(3, s);
   CIL_NONNULL(y);
-  cil_sgemm_batch(E, 0, 0, B, out, in, 1.0f, x->data, x->ndim == 3 ? (int64_t)B * in : 0, in, w->data,
-              (int64_t)in * out, out, 0.0f, y->data, (int64_t)B * out, out, b ? b->data : NULL);
+  cil_sgemm_batch_act(E, 0, 0, B, out, in, 1.0f, x->data, x->ndim == 3 ? (int64_t)B * in : 0, in, w->data,
+                      (int64_t)in * out, out, 0.0f, y->data, (int64_t)B * out, out, b ? b->data : NULL, act);
+  return y;
+}
+cil_tensor *cil_elinear(cil_tensor *x, cil_tensor *w, cil_tensor *b) {
+  cil_tensor *y = elinear_product(x, w, b, 0);
   cil_record("ensemble_linear", elinear_backward, y, b ? 3 : 2, x, w, b);
   return y;
+}
+/* act(ensemble_linear(x, w, b)) for an elementwise act: fused (cil_sgemm_batch_act) when no graph is
+ * recorded, the two differentiable ops otherwise; the same bits either way */
+cil_tensor *cil_elinear_act(cil_tensor *x, cil_tensor *w, cil_tensor *b, cil_unop act) {
+  CIL_CHECK(act >= 0 && act < CIL_NUNARY, "ensemble linear: unknown activation %d", (int)act);
+  if (cil_grad_enabled()) return cil_unary(act, cil_elinear(x, w, b));
+  return elinear_product(x, w, b, 1 + (int)act);
 }

@@ -130,6 +130,8 @@ cil_tensor *cil_matmul(cil_tensor *a, cil_tensor *b);             /* 2-D, 3-D ba
 cil_tensor *cil_linear(cil_tensor *x, cil_tensor *w, cil_tensor *b); /* x w^T + b, w [out,in] */
 /* ensemble: y[e] = x[e] w[e] + b[e], x [E,B,in] or shared [B,in], w [E,in,out], b [E,1,out] */
 cil_tensor *cil_elinear(cil_tensor *x, cil_tensor *w, cil_tensor *b);
+/* act(cil_elinear(x, w, b)), fused into the product when no graph is recorded (same bits) */
+cil_tensor *cil_elinear_act(cil_tensor *x, cil_tensor *w, cil_tensor *b, cil_unop act);
 /* dynamics ensemble: lv = lo + softplus((hi - softplus(hi - l)) - lo), lo/hi [D] over l's last dim */
 cil_tensor *cil_soft_clamp(cil_tensor *l, cil_tensor *lo, cil_tensor *hi);
 

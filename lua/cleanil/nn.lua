@@ -178,7 +178,17 @@ return function(cil)
     m.members = E
     return m
   end
-  EnsembleMLP.forward = MLP.forward
+  -- without a graph, each hidden layer and its activation are one engine pass (same bits)
+  local fused = {silu = true, relu = true, tanh = true, sigmoid = true}
+  function EnsembleMLP:forward(x)
+    if not (fused[self.activation] and not cil.is_grad_enabled()) then return MLP.forward(self, x) end
+    local n = #self.layers
+    for i = 1, n - 1 do
+      local l = self.layers[i]
+      x = cil.ensemble_linear(x, l.weight, l.bias, self.activation)
+    end
+    return self.layers[n]:forward(x)
+  end
   function EnsembleMLP:describe()
     return string.format("EnsembleMLP(%d x %s, %s)", self.members, table.concat(self.sizes, " -> "), self.activation)
   end

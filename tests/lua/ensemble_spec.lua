@@ -16,6 +16,29 @@ end
 local function rows(t) return t:totable() end
 
 describe("ensemble loss and soft clamp", function()
+  it("a layer and its activation fused (no graph) give the bits of the two ops, at 1 and 2 threads", function()
+    local prev = cil.get_num_threads()
+    for _, t in ipairs({1, 2}) do
+      cil.set_num_threads(t)
+      -- 513 and 1100 rows: ragged 512-row blocks; 200 and 24 outputs: a 16-wide tail and a thin-ish head
+      for _, shape in ipairs({{7, 1100, 14, 200}, {5, 513, 200, 24}, {3, 9, 6, 16}}) do
+        local E, B, I, O = shape[1], shape[2], shape[3], shape[4]
+        local x, w, b = cil.randn(cil.rng(1), E, B, I), cil.randn(cil.rng(2), E, I, O), cil.randn(cil.rng(3), E, 1, O)
+        for _, act in ipairs({"silu", "relu", "tanh", "sigmoid"}) do
+          local fused = cil.no_grad(function() return cil.ensemble_linear(x, w, b, act) end)
+          local y = cil.ensemble_linear(x, w, b)
+          local two = cil.nn.activations[act](y)
+          assert.are.equal(0, (fused - two):abs():max():item(), act .. " " .. table.concat(shape, "x"))
+        end
+      end
+    end
+    -- with a graph it is the two differentiable ops
+    local w = cil.param(cil.randn(cil.rng(4), 2, 3, 16))
+    cil.ensemble_linear(cil.randn(cil.rng(5), 2, 4, 3), w, nil, "silu"):sum():backward()
+    assert.is_true(w.grad:abs():sum():item() > 0)
+    assert.has_error(function() cil.ensemble_linear(cil.randn(2, 4, 3), w, nil, "gelu") end)
+    cil.set_num_threads(prev)
+  end)
   it("L_SL equals a hand computation in double precision", function()
     local dyn = tiny()
     local g = cil.rng(3)
