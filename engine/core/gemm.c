@@ -123,6 +123,17 @@ static inline __attribute__((always_inline)) void micro(int kc, const float *a, 
     _mm_prefetch((const char *)(C + (size_t)r * ldc + 16), _MM_HINT_T0);
   }
   for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+  if (nr <= 16) {
+    /* a last panel at most 16 columns wide (200 = 6 x 32 + 8, 36 = 32 + 4): one zmm column per row,
+     * half the FMAs of the padded 32-wide tile, the same sum per element (bits unchanged) */
+#pragma GCC unroll 4
+    for (int p = 0; p < kc; p++) {
+      __m512 b0 = _mm512_loadu_ps(b + (size_t)p * bps);
+      for (int r = 0; r < MR; r++) c0[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[(size_t)p * aps + r * ars]), b0, c0[r]);
+    }
+    gemm_tile_store(c0, c1, mr, nr, alpha, beta, bias, C, ldc);
+    return;
+  }
 #pragma GCC unroll 4
   for (int p = 0; p < kc; p++) {
     __m512 b0 = _mm512_loadu_ps(b + (size_t)p * bps), b1 = _mm512_loadu_ps(b + (size_t)p * bps + 16);
@@ -131,22 +142,6 @@ static inline __attribute__((always_inline)) void micro(int kc, const float *a, 
       c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
       c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
     }
-  }
-  gemm_tile_store(c0, c1, mr, nr, alpha, beta, bias, C, ldc);
-}
-
-/* the same for a last panel at most 16 columns wide (200 = 6 x 32 + 8, 36 = 32 + 4): one zmm column
- * per row, half the FMAs of a padded 32-wide tile, and the same sum per element (bits unchanged) */
-static inline __attribute__((always_inline)) void micro16(int kc, const float *a, size_t ars, size_t aps,
-                                                          const float *b, size_t bps, float *C, int ldc, int mr,
-                                                          int nr, float alpha, float beta, const float *bias) {
-  __m512 c0[MR], c1[MR];
-  for (int r = 0; r < mr; r++) _mm_prefetch((const char *)(C + (size_t)r * ldc), _MM_HINT_T0);
-  for (int r = 0; r < MR; r++) c0[r] = c1[r] = _mm512_setzero_ps();
-#pragma GCC unroll 4
-  for (int p = 0; p < kc; p++) {
-    __m512 b0 = _mm512_loadu_ps(b + (size_t)p * bps);
-    for (int r = 0; r < MR; r++) c0[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[(size_t)p * aps + r * ars]), b0, c0[r]);
   }
   gemm_tile_store(c0, c1, mr, nr, alpha, beta, bias, C, ldc);
 }
@@ -187,17 +182,7 @@ int cil_gemm_own(int ta, int tb, int m, int n, int k, float alpha, const float *
         for (int jp = 0; jp < nc; jp += NR) {
           int nr = nc - jp < NR ? nc - jp : NR;
           const float *bp = b0 + jp * bstep, *bj = bs ? bs + jp : NULL;
-          for (int ip = 0; ip < mc && nr <= 16; ip += MR) {
-            float *cp = cb + (size_t)ip * ldc + jp;
-            if (!ainp)
-              micro16(kc, g_pa + (size_t)ip * kc, 1, MR, bp, bps, cp, ldc, mc - ip < MR ? mc - ip : MR, nr, alpha,
-                      bt, bj);
-            else if (ta)
-              micro16(kc, ab + ip, 1, (size_t)lda, bp, bps, cp, ldc, MR, nr, alpha, bt, bj);
-            else
-              micro16(kc, ab + (size_t)ip * lda, (size_t)lda, 1, bp, bps, cp, ldc, MR, nr, alpha, bt, bj);
-          }
-          for (int ip = 0; ip < mc && nr > 16; ip += MR) {
+          for (int ip = 0; ip < mc; ip += MR) {
             float *cp = cb + (size_t)ip * ldc + jp;
             if (!ainp) /* three call sites: constant strides let each inlined copy specialize */
               micro(kc, g_pa + (size_t)ip * kc, 1, MR, bp, bps, cp, ldc, mc - ip < MR ? mc - ip : MR, nr, alpha,

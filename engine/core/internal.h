@@ -3,6 +3,7 @@
 #define CIL_INTERNAL_H
 #include "tensor.h"
 #include <math.h>
+#include <pthread.h>
 
 /* Backward rule: given the gradient g of node->out, set gin[i] for every input i with need[i]. */
 typedef void (*cil_backfn)(cil_node *n, cil_tensor *g, cil_tensor **gin);
@@ -93,7 +94,6 @@ cil_tensor *cil_alias(cil_tensor *x, int ndim, const int *shape);
 int cil_pool_size(void);
 void cil_pool_resize(int n);
 /* pthread_create with all signals blocked in the new thread (they go to the main thread) */
-#include <pthread.h>
 int cil_thread_spawn(pthread_t *th, void *(*fn)(void *), void *arg);
 void cil_pool_run(int ntasks, void (*fn)(int task, int ntasks, void *ctx), void *ctx);
 /* fn over [lo, hi) chunks of [0, n) on the pool when n >= 2*min_per_thread, else inline */
