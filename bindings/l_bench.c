@@ -92,10 +92,21 @@ static int l_getpid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)getpid());
   return 1;
 }
+/* flush_subnormals([on]) -> whether subnormal floats are flushed to zero (default true; fpenv.c); with
+ * a boolean, sets it for every thread of the engine first */
+static int l_flush_subnormals(lua_State *L) {
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    cil_set_flush_subnormals(lua_toboolean(L, 1));
+  }
+  lua_pushboolean(L, cil_get_flush_subnormals());
+  return 1;
+}
 void cil_open_bench(lua_State *L) {
   static const luaL_Reg fns[] = {{"clock", l_clock}, {"sgemm_gflops", l_sgemm_gflops}, {"rss_bytes", l_rss},
                                  {"gemm_impl", l_gemm_impl}, {"listdir", l_listdir},
-                                 {"pid_alive", l_pid_alive}, {"getpid", l_getpid}, {NULL, NULL}};
+                                 {"pid_alive", l_pid_alive}, {"getpid", l_getpid},
+                                 {"flush_subnormals", l_flush_subnormals}, {NULL, NULL}};
   lua_newtable(L);
   luaL_setfuncs(L, fns, 0);
   lua_setfield(L, -2, "sys");

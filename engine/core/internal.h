@@ -95,6 +95,12 @@ int cil_pool_size(void);
 void cil_pool_resize(int n);
 /* pthread_create with all signals blocked in the new thread (they go to the main thread) */
 int cil_thread_spawn(pthread_t *th, void *(*fn)(void *), void *arg);
+/* subnormal floats (fpenv.c): flushed to zero by default on every thread that computes for us */
+void cil_set_flush_subnormals(int on);
+int cil_get_flush_subnormals(void);
+void cil_fpenv_sync(void);              /* make this thread's MXCSR follow the setting */
+unsigned cil_fpenv_apply(int on);       /* set FTZ+DAZ on or off here; returns the old MXCSR */
+void cil_fpenv_restore(unsigned saved);
 void cil_pool_run(int ntasks, void (*fn)(int task, int ntasks, void *ctx), void *ctx);
 /* fn over [lo, hi) chunks of [0, n) on the pool when n >= 2*min_per_thread, else inline */
 void cil_parallel_for(int64_t n, int64_t min_per_thread, void (*fn)(int64_t lo, int64_t hi, void *ctx),

@@ -67,6 +67,7 @@ static void *worker(void *arg) {
     }
     if (P.stop) return NULL;
     seen = atomic_load(&P.gen);
+    cil_fpenv_sync();
     run_tasks();
   }
 }

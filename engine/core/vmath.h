@@ -47,11 +47,13 @@ static inline __m512 vexp16(__m512 x) {
   p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
   return _mm512_scalef_ps(p, n);
 }
-/* sigmoid: 1 / (1 + exp(-x)), exp's argument capped at 88 so the reciprocal stays finite; the
- * reciprocal is rcp14 refined by one Newton step (relative error ~2^-23, no divide) */
+/* sigmoid: 1 / (1 + exp(-x)), exp's argument capped at 87 so the reciprocal stays finite and normal
+ * (1/e^87 = 1.6e-38; at 88 it would be subnormal, which fpenv.c's flush turns into 0, and silu(-inf)
+ * into -inf * 0 = NaN); the reciprocal is rcp14 refined by one Newton step (relative error ~2^-23, no
+ * divide) */
 static inline __m512 vsigm16(__m512 x) {
   __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), vexp16(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), x),
-                                                                       _mm512_set1_ps(88.0f))));
+                                                                       _mm512_set1_ps(87.0f))));
   __m512 y = _mm512_rcp14_ps(d);
   return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
 }

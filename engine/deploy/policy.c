@@ -192,9 +192,11 @@ static int check_call(const cil_policy *p, const float *obs, int n, int obs_dim,
 int cil_policy_act(cil_policy *p, const float *obs, int n, int obs_dim, float *act, int act_dim) {
   int rc = check_call(p, obs, n, obs_dim, act, act_dim, "policy_act");
   if (rc) return rc;
+  unsigned fp = cil_fpenv_apply(cil_get_flush_subnormals()); /* as the Lua side computes; restored */
   float *mu, *ls;
   forward(p, obs, n, &mu, &ls);
   cil_unary_kernel(CIL_TANH, mu, act, (int64_t)n * p->act_dim);
+  cil_fpenv_restore(fp);
   return CIL_POLICY_OK;
 }
 
@@ -204,6 +206,7 @@ int cil_policy_sample(cil_policy *p, const float *obs, int n, int obs_dim, cil_p
   int rc = check_call(p, obs, n, obs_dim, act, act_dim, "policy_sample");
   if (rc) return rc;
   if (!rng) return fail(CIL_POLICY_EARG, "policy_sample: rng is NULL");
+  unsigned fp = cil_fpenv_apply(cil_get_flush_subnormals());
   float *mu, *ls;
   forward(p, obs, n, &mu, &ls);
   int64_t na = (int64_t)n * p->act_dim;
@@ -217,6 +220,7 @@ int cil_policy_sample(cil_policy *p, const float *obs, int n, int obs_dim, cil_p
     act[i] = mu[i] + t;
   }
   cil_unary_kernel(CIL_TANH, act, act, na);
+  cil_fpenv_restore(fp);
   return CIL_POLICY_OK;
 }
 

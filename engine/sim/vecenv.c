@@ -90,6 +90,7 @@ static void *worker_main(void *arg) {
     pthread_mutex_unlock(&p->mu);
     int lo, hi;
     block_of(e, a.tid, p->n, &lo, &hi);
+    cil_fpenv_sync();
     fn(e, lo, hi);
     pthread_mutex_lock(&p->mu);
     if (--p->pending == 0) pthread_cond_signal(&p->done);

@@ -79,3 +79,39 @@ describe("bf16 notice", function()
     assert.are.equal("", notice(84, 167, "bf16", false))      -- no AVX512-BF16: the engine's own notice
   end)
 end)
+
+-- engine/core/fpenv.c: subnormal floats are flushed to zero on the main thread and on every pool worker
+describe("subnormal floats", function()
+  after_each(function() cil.sys.flush_subnormals(true); cil.set_num_threads(1) end)
+  local function counts(threads)
+    cil.set_num_threads(threads)
+    -- 2^20 elements of a same-shape product: split across the pool at 2 threads (the worker takes the
+    -- upper half), so both threads' results are looked at; the workers exist before the switch below
+    local x = cil.full({1 << 20}, 2 ^ -100)
+    local y = x * cil.full({1 << 20}, 2 ^ -30) -- 2^-130: subnormal in float32 (smallest normal 2^-126)
+    local half = 1 << 19
+    local lo, hi = y:narrow(1, 1, half), y:narrow(1, half + 1, half)
+    return (lo:ne(0):sum()):item(), (hi:ne(0):sum()):item()
+  end
+  it("are flushed by default, on every thread, and kept when asked", function()
+    assert.is_true(cil.sys.flush_subnormals())
+    for _, th in ipairs({1, 2}) do
+      local a, b = counts(th)
+      assert.are.equal(0, a, "thread count " .. th)
+      assert.are.equal(0, b, "thread count " .. th)
+    end
+    assert.is_false(cil.sys.flush_subnormals(false))
+    for _, th in ipairs({1, 2}) do
+      local a, b = counts(th)
+      assert.are.equal(1 << 19, a, "thread count " .. th)
+      assert.are.equal(1 << 19, b, "thread count " .. th)
+    end
+    -- a GEMM with a subnormal operand: 0 when flushed (DAZ), the exact product when not
+    local s = cil.full({4, 4}, 2 ^ -130)
+    local one = cil.full({4, 4}, 1)
+    assert.is_true(s:matmul(one):sum():item() > 0)
+    cil.sys.flush_subnormals(true)
+    assert.are.equal(0, s:matmul(one):sum():item())
+    assert.has_error(function() cil.sys.flush_subnormals("yes") end)
+  end)
+end)
