@@ -1,8 +1,8 @@
 /* Subnormal floats are flushed to zero on every thread that computes for us.
  *
  * On Intel cores an SSE/AVX operation whose operand or result is subnormal (|x| < 1.18e-38 in float32)
- * takes a microcode assist: a 256 x 256 x 256 product with subnormal inputs ran 134x slower than with
- * normal ones on the Xeon of session 11 (Zen cores pay nothing). Training makes such numbers by itself:
+ * takes a microcode assist: a 256 x 256 x 256 product with subnormal inputs ran 70x to 140x slower than
+ * with normal ones on the Xeon of sessions 11 and 12 (bench/subnormal.lua; Zen cores not measured). Training makes such numbers by itself:
  * gradients through SiLU's far negative tail and Adam's decaying moments underflow, and a RECOIL run on
  * hopper slowed from 57 to about 22 updates/s over its first 140,000 steps, 88 % of its time in GEMM.
  * So, as torch.set_flush_denormal(True) does in PyTorch (where it is off by default), the MXCSR's FTZ bit (a result that would be

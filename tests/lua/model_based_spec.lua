@@ -5,11 +5,7 @@ local BIN = os.getenv("CLEANIL_BIN") or "build/cleanil"
 local tmp = os.tmpname()
 os.remove(tmp)
 os.execute("mkdir -p " .. tmp)
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  return out, p:close() == true
-end
+local sh, same_log = require("support").sh, require("support").assert_same_log
 -- the resume check of every script here: 3 epochs straight into PREFIXfull, 2 epochs into PREFIXcut
 -- and then --resume to 3 there; returns the output of the straight run
 local function resume_pair(base, prefix)
@@ -52,9 +48,8 @@ describe("MOPO", function()
   it("runs and resumes bit for bit (model buffer, lambda and SAC included)", function()
     local base = BIN .. " algorithms/mopo.lua" .. common .. " --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=500 --horizon=5 --rollout_every=50"
     local out = resume_pair(base, tmp .. "/")
-    local a, b = io.open(tmp .. "/full/log.csv"):read("a"), io.open(tmp .. "/cut/log.csv"):read("a")
-    assert.are.equal(a, b)
-    assert.matches("lam", a)
+    same_log(tmp .. "/full/log.csv", tmp .. "/cut/log.csv")
+    assert.matches("lam", io.open(tmp .. "/full/log.csv"):read("a"))
   end)
 
   it("refuses a model of another task and a model without a reward head", function()
@@ -78,7 +73,7 @@ describe("OMLIRL", function()
       .. " --hidden=32,32 --num_expert_trajs=5 --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=400 --horizon=5 --rollout_every=50"
     local out = resume_pair(base, dir .. "/")
     assert.matches("demonstrator%-normalized", out)
-    assert.are.equal(io.open(dir .. "/full/log.csv"):read("a"), io.open(dir .. "/cut/log.csv"):read("a"))
+    same_log(dir .. "/full/log.csv", dir .. "/cut/log.csv")
     local cols = cil.run.read_log(dir .. "/full/log.csv")
     for _, pen in ipairs(cols.ensemble_pen) do assert.is_true(pen > 0) end
     for _, lam in ipairs(cols.lam) do assert.is_true(lam > 0) end
@@ -101,7 +96,7 @@ describe("OMLIRL", function()
       .. " --hidden=32,32 --steps_per_epoch=100 --checkpoint_every=100 --rollout_batch=400 --horizon=5"
       .. " --rollout_every=50 --update_model_every=100 --adv_steps=10 --adv_rollout_steps=5"
     local out = resume_pair(base, dir .. "/i")
-    assert.are.equal(io.open(dir .. "/ifull/log.csv"):read("a"), io.open(dir .. "/icut/log.csv"):read("a"))
+    same_log(dir .. "/ifull/log.csv", dir .. "/icut/log.csv")
   end)
   it("RMIRL: zero-init critics, the adversarial update, and a bit-for-bit resume", function()
     local base = BIN .. " algorithms/rmirl.lua --env=hopper --model=" .. dir .. "/ens/ensemble.h5 --transitions=data/hopper/medium_replay.h5"
@@ -109,7 +104,7 @@ describe("OMLIRL", function()
       .. " --rollout_every=50 --update_model_every=100 --adv_steps=10 --adv_rollout_steps=5"
     local out = resume_pair(base, dir .. "/r")
     local a = io.open(dir .. "/rfull/log.csv"):read("a")
-    assert.are.equal(a, io.open(dir .. "/rcut/log.csv"):read("a"))
+    same_log(dir .. "/rfull/log.csv", dir .. "/rcut/log.csv")
     assert.matches("model_adv_loss", a)
     -- the reference's names, each a mean over the S steps
     local cols = cil.run.read_log(dir .. "/rfull/log.csv")
@@ -163,7 +158,7 @@ describe("RAMBO", function()
       .. " --horizon=5 --rollout_every=50 --update_model_every=100 --adv_steps=10 --adv_rollout_steps=5"
     local out = resume_pair(base, dir .. "/")
     local a = io.open(dir .. "/full/log.csv"):read("a")
-    assert.are.equal(a, io.open(dir .. "/cut/log.csv"):read("a"))
+    same_log(dir .. "/full/log.csv", dir .. "/cut/log.csv")
     assert.matches("model_adv_loss", a)
   end)
 end)
@@ -193,7 +188,7 @@ describe("MBPO", function()
       .. " --model_hidden=16,16 --hidden=32,32 --model_buffer_size=20000"
     local out = resume_pair(base, dir .. "/")
     local a = io.open(dir .. "/full/log.csv"):read("a")
-    assert.are.equal(a, io.open(dir .. "/cut/log.csv"):read("a"))
+    same_log(dir .. "/full/log.csv", dir .. "/cut/log.csv")
     local cols = cil.run.read_log(dir .. "/full/log.csv")
     -- evaluations after 200, 400, 600 updates (env steps 600, 800, 1000); retrains at k = 100, 200, ...: 2 by the first, 6 by the last
     -- (each adds at most 300 rows of horizon 1)

@@ -9,11 +9,7 @@ os.execute("mkdir -p " .. tmp)
 
 -- at the test's own priority: under `nice -n 19` the children starved whenever anything else ran on the
 -- machine (an ASan pass beside two training runs went past ctest's 1,800 s timeout that way)
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  return out, p:close() == true
-end
+local sh = require("support").sh
 local function column(dir, name) return cil.run.read_log(dir .. "/log.csv")[name] end
 local function mean_of_last(xs, n)
   local s = 0

@@ -6,11 +6,7 @@ local tmp = os.tmpname()
 os.remove(tmp)
 os.execute("mkdir -p " .. tmp)
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  return out, p:close() == true
-end
+local sh = require("support").sh
 -- load an algorithm script's pieces (its *_TEST hook returns them instead of training)
 local function pieces(name, hook)
   _G[hook] = true
@@ -266,8 +262,7 @@ describe("short runs", function()
     out, ok = sh(base .. " --epochs=3 --out=" .. tmp .. "/iq-cut --resume")
     assert.is_true(ok, out)
     assert.matches("resumed", out)
-    local a, b = io.open(tmp .. "/iq-full/log.csv"):read("a"), io.open(tmp .. "/iq-cut/log.csv"):read("a")
-    assert.are.equal(a, b)
+    require("support").assert_same_log(tmp .. "/iq-full/log.csv", tmp .. "/iq-cut/log.csv")
     out, ok = sh(("%s algorithms/ibc.lua --env=hopper --out=%s/iq-cut --resume"):format(BIN, tmp))
     assert.is_false(ok)
     assert.matches("is a checkpoint of iqlearn on hopper, not of ibc", out)

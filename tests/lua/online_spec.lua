@@ -3,11 +3,7 @@
 local cil = require "cleanil"
 local BIN = os.getenv("CLEANIL_BIN") or "build/cleanil"
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  return out, p:close() == true
-end
+local sh = require("support").sh
 
 describe("online loop", function()
   it("writes each row's timeout flag into that row's ring slot, also after the ring wraps", function()

@@ -8,12 +8,7 @@ os.remove(tmp)
 os.execute("mkdir -p " .. tmp)
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok, _, code = p:close()
-  return out, ok == true, code
-end
+local sh = require("support").sh
 local function read(p) local f = io.open(p); if not f then return nil end; local s = f:read("a"); f:close(); return s end
 local function lines(p) local s = read(p); if not s then return 0 end; return select(2, s:gsub("\n", "")) end
 

@@ -2,12 +2,7 @@
 local cil = require "cleanil"
 local BIN = os.getenv("CLEANIL_BIN") or "build/cleanil"
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("a")
-  local ok = p:close()
-  return out, ok
-end
+local sh = require("support").sh
 
 describe("tools/summarize.lua", function()
   local dir = os.tmpname()
