@@ -13,7 +13,7 @@ for _, a in ipairs(arg) do
     if opt[k] == nil then error("plot: unknown option --" .. k .. " (y, x, out, title, smooth)", 0) end
     opt[k] = v
   elseif a == "--help" then
-    print("usage: cleanil tools/plot.lua RUN_DIR [RUN_DIR ...] [--y=eval_return] [--x=step] [--out=curves.png] [--title=T] [--smooth=N]")
+    print("usage: cleanil tools/plot.lua RUN_DIR [RUN_DIR ...] [--y=eval_return] [--x=step] [--out=curves.png] [--title=T] [--smooth=N] [--line=VALUE:LABEL ...]")
     return
   else
     dirs[#dirs + 1] = a
@@ -68,6 +68,8 @@ set title '%s'
 set xlabel '%s'
 set ylabel '%s'
 set grid
+set rmargin 5
+set format x '%%.0s%%c'
 set key bottom right
 plot %s
 ]], opt.out, opt.title:gsub("_", "\\_"), opt.x:gsub("_", "\\_"),
