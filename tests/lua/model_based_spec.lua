@@ -5,7 +5,8 @@ local BIN = os.getenv("CLEANIL_BIN") or "build/cleanil"
 local tmp = os.tmpname()
 os.remove(tmp)
 os.execute("mkdir -p " .. tmp)
-local sh, same_log = require("support").sh, require("support").assert_same_log
+local support = require "support"
+local sh, same_log, pieces = support.sh, support.assert_same_log, support.pieces
 -- the resume check of every script here: 3 epochs straight into PREFIXfull, 2 epochs into PREFIXcut
 -- and then --resume to 3 there; returns the output of the straight run
 local function resume_pair(base, prefix)
@@ -27,12 +28,8 @@ describe("MOPO", function()
   local common = " --env=hopper --model=" .. tmp .. "/ens/ensemble.h5 --transitions=data/hopper/medium_replay.h5 --hidden=32,32"
 
   it("stores r^ - lambda pen with lambda before its update, then moves lambda toward the target", function()
-    _G.MOPO_TEST = true
-    local saved = _G.arg
-    _G.arg = {"--env=hopper", "--model=" .. tmp .. "/ens/ensemble.h5", "--transitions=data/hopper/medium_replay.h5",
-      "--hidden=32,32", "--out=" .. tmp .. "/unit"}
-    local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/mopo.lua")
-    _G.arg, _G.MOPO_TEST = saved, nil
+    local P = pieces("mopo", {"--env=hopper", "--model=" .. tmp .. "/ens/ensemble.h5", "--transitions=data/hopper/medium_replay.h5",
+      "--hidden=32,32", "--out=" .. tmp .. "/unit"})
     local st = {reward = cil.tensor{1, 2, 3}, pen = cil.tensor{0.1, 0.2, 0.3}}
     local lam0 = math.exp(P.log_lam[1])
     local stored = P.penalized(st):totable()
@@ -83,12 +80,8 @@ describe("OMLIRL", function()
     assert.is_true(rows.rew:min():item() > 0 and rows.rew:max():item() < 1e3)
   end)
   it("RMIRL-implicit: the critic's cosine learning-rate schedule and a bit-for-bit resume", function()
-    _G.RMIRL_IMPLICIT_TEST = true
-    local saved = _G.arg
-    _G.arg = {"--env=hopper", "--model=" .. dir .. "/ens/ensemble.h5", "--transitions=data/hopper/medium_replay.h5",
-      "--hidden=32,32", "--out=" .. dir .. "/iunit"}
-    local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/rmirl_implicit.lua")
-    _G.arg, _G.RMIRL_IMPLICIT_TEST = saved, nil
+    local P = pieces("rmirl_implicit", {"--env=hopper", "--model=" .. dir .. "/ens/ensemble.h5", "--transitions=data/hopper/medium_replay.h5",
+      "--hidden=32,32", "--out=" .. dir .. "/iunit"})
     assert.is_true(math.abs(P.critic_lr(0) - 3e-4) < 1e-12)
     assert.is_true(math.abs(P.critic_lr(150000) - (1e-5 + 2.9e-4 / 2)) < 1e-12)
     assert.is_true(math.abs(P.critic_lr(300000) - 1e-5) < 1e-12 and P.critic_lr(900000) == 1e-5)
@@ -132,12 +125,8 @@ describe("RAMBO", function()
   teardown(function() os.execute("rm -rf " .. dir) end)
   local common = " --env=hopper --model=" .. dir .. "/ens/ensemble.h5 --transitions=data/hopper/medium_replay.h5 --hidden=32,32"
   it("its advantage is r^ + (1 - d) gamma min Q(ô', a') - min Q(ô, a), without an entropy term", function()
-    _G.RAMBO_TEST = true
-    local saved = _G.arg
-    _G.arg = {"--env=hopper", "--model=" .. dir .. "/ens/ensemble.h5", "--transitions=data/hopper/medium_replay.h5",
-      "--hidden=32,32", "--out=" .. dir .. "/unit"}
-    local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/rambo.lua")
-    _G.arg, _G.RAMBO_TEST = saved, nil
+    local P = pieces("rambo", {"--env=hopper", "--model=" .. dir .. "/ens/ensemble.h5", "--transitions=data/hopper/medium_replay.h5",
+      "--hidden=32,32", "--out=" .. dir .. "/unit"})
     local g = cil.rng(5)
     local o, a, o2 = cil.randn(g, 6, 11):persist(), (cil.rand(g, 6, 3) * 2 - 1):persist(), cil.randn(g, 6, 11):persist()
     local r, d = cil.randn(g, 6):persist(), cil.tensor{{0}, {1}, {0}, {0}, {1}, {0}}:persist()
@@ -169,11 +158,7 @@ describe("MBPO", function()
   os.execute("mkdir -p " .. dir)
   teardown(function() os.execute("rm -rf " .. dir) end)
   it("grows its horizon 1 -> 15 over epochs 20 -> 100 and retrains at every 250th update", function()
-    _G.MBPO_TEST = true
-    local saved = _G.arg
-    _G.arg = {"--env=hopper", "--out=" .. dir .. "/unit"}
-    local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/mbpo.lua")
-    _G.arg, _G.MBPO_TEST = saved, nil
+    local P = pieces("mbpo", {"--env=hopper", "--out=" .. dir .. "/unit"})
     local want = {[0] = 1, [20] = 1, [25] = 1, [26] = 2, [60] = 8, [99] = 14, [100] = 15, [500] = 15}
     for e, h in pairs(want) do assert.are.equal(h, P.horizon(e), "epoch " .. e) end
     -- k = t - 1999 (t from 0; the first update at t = 2000 is k = 1): the 250th, 500th, ... updates retrain

@@ -17,15 +17,10 @@ local function mean_of_last(xs, n)
   return s
 end
 
--- an algorithm script's pieces: its *_TEST hook returns them instead of training
+-- an algorithm script's pieces (support.pieces), on a small actor and 2 demonstrations
 local function pieces(algo, extra)
-  local hook = algo:upper() .. "_TEST"
-  _G[hook] = true
-  local saved = _G.arg
-  _G.arg = {"--env=hopper", "--hidden=16,16", "--num_expert_trajs=2", "--out=" .. tmp .. "/" .. algo .. "-pieces", extra}
-  local t = dofile(CLEANIL_LUA_DIR .. "/algorithms/" .. algo .. ".lua")
-  _G.arg, _G[hook] = saved, nil
-  return t
+  return require("support").pieces(algo, {"--env=hopper", "--hidden=16,16", "--num_expert_trajs=2",
+    "--out=" .. tmp .. "/" .. algo .. "-pieces", extra})
 end
 
 describe("SQIL", function()

@@ -7,14 +7,9 @@ os.remove(tmp)
 os.execute("mkdir -p " .. tmp)
 
 local sh = require("support").sh
--- load an algorithm script's pieces (its *_TEST hook returns them instead of training)
-local function pieces(name, hook)
-  _G[hook] = true
-  local saved = _G.arg
-  _G.arg = {"--env=hopper", "--num_expert_trajs=5", "--out=" .. tmp .. "/" .. name, "--hidden=16,16"}
-  local t = dofile(CLEANIL_LUA_DIR .. "/algorithms/" .. name .. ".lua")
-  _G.arg, _G[hook] = saved, nil
-  return t
+-- an algorithm script's pieces (support.pieces), on a small actor and 5 demonstrations
+local function pieces(name)
+  return require("support").pieces(name, {"--env=hopper", "--num_expert_trajs=5", "--out=" .. tmp .. "/" .. name, "--hidden=16,16"})
 end
 local function near(a, b, tol) return math.abs(a - b) <= tol * math.abs(b) + 1e-7 end
 
@@ -88,7 +83,7 @@ end)
 
 describe("IQ-Learn critic loss", function()
   it("equals its terms computed by hand", function()
-    local P = pieces("iqlearn", "IQLEARN_TEST")
+    local P = pieces("iqlearn")
     local g = cil.rng(3)
     local b = {obs = cil.randn(g, 8, 11):persist(), act = (cil.rand(g, 8, 3) * 1.6 - 0.8):persist(), next_obs = cil.randn(g, 8, 11):persist()}
     local saved = P.rng:state()
@@ -117,7 +112,7 @@ end)
 
 describe("IBC energy loss", function()
   it("is InfoNCE over the expert, one actor sample and uniform actions in the batch range", function()
-    local P = pieces("ibc", "IBC_TEST")
+    local P = pieces("ibc")
     local g = cil.rng(4)
     local b = {obs = cil.randn(g, 6, 11):persist(), act = (cil.rand(g, 6, 3) * 1.6 - 0.8):persist()}
     local st = P.rng:state()
@@ -152,7 +147,7 @@ end)
 
 describe("RECOIL critic loss", function()
   it("equals its terms computed by hand: absorbing next inputs (d) and absorbing current rows (f)", function()
-    local P = pieces("recoil", "RECOIL_TEST")
+    local P = pieces("recoil")
     local g = cil.rng(6)
     local function batch(n, done, f)
       return {obs = cil.randn(g, n, 11):persist(), act = (cil.rand(g, n, 3) * 1.6 - 0.8):persist(),
@@ -195,7 +190,7 @@ describe("RECOIL critic loss", function()
     assert.is_true(near(loss:item(), 0.2 * cd + 0.8 * td + q2 + h, 1e-5))
   end)
   it("adds a flagged copy of the row after each terminated episode of the transition file", function()
-    local P = pieces("recoil", "RECOIL_TEST")
+    local P = pieces("recoil")
     local trans = cil.data.load(cil.shipped.path("hopper", "medium_replay"))
     local term, want = trans.terminals:totable(), 0
     for i = 1, #term - 1 do if term[i] ~= 0 then want = want + 1 end end
@@ -217,7 +212,7 @@ end)
 
 describe("RECOIL-online critic", function()
   it("builds z(ô, a, f) = [(1 - f) [ô, a], f], clips Q at q_max and zero-inits the final layers", function()
-    local P = pieces("recoil_online", "RECOIL_ONLINE_TEST")
+    local P = pieces("recoil_online")
     local o, a = cil.randn(cil.rng(1), 3, 11), cil.rand(cil.rng(2), 3, 3)
     local x = P.z(o, a, cil.tensor{{0}, {1}, {0}})
     assert.are.same({3, 15}, x:shape())

@@ -41,4 +41,17 @@ function M.assert_same_log(a, b)
   assert.are.equal(M.log_without_timing(a), M.log_without_timing(b))
 end
 
+-- An algorithm script's pieces: with its hook (ALGO_TEST) set, a script returns its parts instead of
+-- training. `args` is its command line (a list of "--key=value" strings).
+function M.pieces(algo, args)
+  local hook = algo:upper() .. "_TEST"
+  _G[hook] = true
+  local saved = _G.arg
+  _G.arg = args
+  local ok, t = pcall(dofile, CLEANIL_LUA_DIR .. "/algorithms/" .. algo .. ".lua")
+  _G.arg, _G[hook] = saved, nil
+  if not ok then error(t, 0) end
+  return t
+end
+
 return M
