@@ -70,6 +70,7 @@ set ylabel '%s'
 set grid
 set rmargin 5
 set format x '%%.0s%%c'
+set autoscale xfixmax
 set key bottom right
 plot %s
 ]], opt.out, opt.title:gsub("_", "\\_"), opt.x:gsub("_", "\\_"),
