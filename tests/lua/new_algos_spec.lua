@@ -99,7 +99,12 @@ describe("new algorithms", function()
       local full = io.open(tmp .. "/" .. algo .. "-full/log.csv"):read("a")
       local cut = io.open(tmp .. "/" .. algo .. "-cut/log.csv"):read("a")
       assert.are.equal(4, select(2, full:gsub("\n", "")))                   -- header + 3 evaluations
-      require("support").assert_same_log(tmp .. "/" .. algo .. "-full/log.csv", tmp .. "/" .. algo .. "-cut/log.csv")
+      local cols = cil.run.read_log(tmp .. "/" .. algo .. "-full/log.csv")
+      for name, xs in pairs(cols) do
+        if name ~= "steps_per_s" then                                       -- a timing, not a result
+          assert.are.same(xs, column(tmp .. "/" .. algo .. "-cut", name), algo .. ": column " .. name)
+        end
+      end
       assert.is_true(cil.run.exists(tmp .. "/" .. algo .. "-cut/summary.json"))
     end)
   end

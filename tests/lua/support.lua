@@ -1,5 +1,5 @@
 -- Helpers the specs share (not a spec itself: ctest runs only *_spec.lua).
-local luassert = require "luassert"
+local assert = require "luassert"
 local M = {}
 
 -- run a shell command; returns its output (stdout and stderr), whether it exited with status 0, and its
@@ -18,10 +18,10 @@ end
 function M.log_without_timing(path)
   local f = assert(io.open(path))
   local header = f:read("l")
-  local drop, i = nil, 0
+  local names, drop = {}, nil
   for name in (header .. ","):gmatch("([^,]*),") do
-    i = i + 1
-    if name == "steps_per_s" then drop = i end
+    names[#names + 1] = name
+    if name == "steps_per_s" then drop = #names end
   end
   local out = {}
   for line in (header .. "\n" .. f:read("a")):gmatch("[^\n]+") do
@@ -38,7 +38,7 @@ end
 
 -- assert that two runs logged the same results (every column but the timing, every row, same order)
 function M.assert_same_log(a, b)
-  luassert.are.equal(M.log_without_timing(a), M.log_without_timing(b))
+  assert.are.equal(M.log_without_timing(a), M.log_without_timing(b))
 end
 
 -- An algorithm script's pieces: with its hook (ALGO_TEST) set, a script returns its parts instead of
