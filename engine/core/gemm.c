@@ -112,7 +112,7 @@ static void pack_a(int ta, int mc, int kc, const float *A, int lda, int i0, int 
 /* C[0:mr, 0:nr] = alpha a*b + beta C (+ bias[0:nr] on every row when bias != NULL; beta 0: C is not read).
  * Element (r, p) of the A panel is a[r * ars + p * aps]: packed (1, MR), or read in place from op(A)
  * when it is a full panel -- rows of A (lda, 1) or columns of A^T (1, lda). */
-static inline __attribute__((always_inline)) void micro(int kc, const float *a, size_t ars, size_t aps,
+static inline __attribute__((always_inline)) CIL_KERNEL_NOSAN void micro(int kc, const float *a, size_t ars, size_t aps,
                                                         const float *b, size_t bps, float *C, int ldc, int mr, int nr,
                                                         float alpha, float beta, const float *bias) {
   __m512 c0[MR], c1[MR];
@@ -146,8 +146,8 @@ static inline __attribute__((always_inline)) void micro(int kc, const float *a, 
   gemm_tile_store(c0, c1, mr, nr, alpha, beta, bias, C, ldc);
 }
 
-int cil_gemm_own(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
-                 int ldb, float beta, float *C, int ldc, const float *bias) {
+CIL_KERNEL_NOSAN int cil_gemm_own(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                                  const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
   if (n < 16 || k < 2 || m < 1) return 0; /* thin outputs: OpenBLAS / sgemv do better */
   if (!g_pa) {
     g_pa = aligned_alloc(64, sizeof(float) * MC * KC);

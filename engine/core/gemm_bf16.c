@@ -212,7 +212,7 @@ static void pack_a(int ta, int mc, int kc, const float *A, int lda, int i0, int 
 
 /* C[0:mr, 0:nr] = alpha a*b + beta C (+ bias[0:nr]); a: kp x MR words, b: kp x NR words. The epilogue is
  * gemm.c's. */
-static inline __attribute__((always_inline)) void micro(int kp, const uint32_t *a, const uint32_t *b, float *C,
+static inline __attribute__((always_inline)) CIL_KERNEL_NOSAN void micro(int kp, const uint32_t *a, const uint32_t *b, float *C,
                                                         int ldc, int mr, int nr, float alpha, float beta,
                                                         const float *bias) {
   __m512 c0[MR], c1[MR];
@@ -234,7 +234,7 @@ static inline __attribute__((always_inline)) void micro(int kp, const uint32_t *
   gemm_tile_store(c0, c1, mr, nr, alpha, beta, bias, C, ldc);
 }
 
-static int gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
+CIL_KERNEL_NOSAN static int gemm_bf16(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
                      int ldb, float beta, float *C, int ldc, const float *bias) {
   if (!g_pa) {
     g_pa = aligned_alloc(64, sizeof(uint32_t) * MC * (KC / 2));

@@ -19,10 +19,39 @@ typedef struct {
 } gemm_job;
 static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                          const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+/* Sanitizer builds (see CIL_KERNEL_NOSAN): rows rows of cols floats, ld apart, must be addressable; the
+ * first poisoned byte is read through an instrumented load, so ASan reports it as any overflow */
+static void check_rows(const float *p, int rows, int cols, int ld) {
+  if (rows <= 0 || cols <= 0) return;
+  for (int i = 0; i < rows; i++) {
+    const char *bad = __asan_region_is_poisoned((void *)(p + (int64_t)i * ld), (size_t)cols * sizeof(float));
+    if (bad) {
+      volatile const char *v = bad;
+      (void)*v;
+    }
+  }
+}
+static void gemm_check_extents(int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B,
+                               int ldb, const float *C, int ldc, const float *bias) {
+  if (k > 0) {
+    if (ta) check_rows(A, k, m, lda); else check_rows(A, m, k, lda);
+    if (tb) check_rows(B, n, k, ldb); else check_rows(B, k, n, ldb);
+  }
+  check_rows(C, m, n, ldc);
+  if (bias) check_rows(bias, 1, n, n);
+}
+#else
+#define gemm_check_extents(...) ((void)0)
+#endif
 /* sgemm_serial, or the bf16 kernel first when bf16 (a float32 GEMM takes exactly sgemm_serial's path) */
 static void sgemm_prec(int bf16, int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                        const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
-  if (bf16 && m > 0 && n > 0 && cil_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
+  if (bf16 && m > 0 && n > 0) {
+    gemm_check_extents(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, bias);
+    if (cil_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
+  }
   sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
 /* sgemm_prec, then act on C (no-gradient forward passes: a layer and its activation in one pass). The
@@ -148,6 +177,7 @@ int cil_gemm_use_own(int on) {
 static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                          const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
   if (m == 0 || n == 0) return;
+  gemm_check_extents(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, bias);
   if (gemm_own_on() && cil_gemm_own(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
   if (bias) {
     for (int i = 0; i < m; i++) {

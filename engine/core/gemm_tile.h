@@ -9,7 +9,7 @@ static inline __mmask16 gemm_mask16(int n) {
   return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
-static inline __attribute__((always_inline)) void gemm_tile_store(const __m512 *c0, const __m512 *c1, int mr,
+static inline __attribute__((always_inline)) CIL_KERNEL_NOSAN void gemm_tile_store(const __m512 *c0, const __m512 *c1, int mr,
                                                                   int nr, float alpha, float beta,
                                                                   const float *bias, float *C, int ldc) {
   __mmask16 m0 = gemm_mask16(nr), m1 = gemm_mask16(nr - 16);
