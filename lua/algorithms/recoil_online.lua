@@ -81,7 +81,7 @@ local function update()
 end
 
 if RECOIL_ONLINE_TEST then return {critic_loss = critic_loss, actor_loss = actor_loss, z = z, Q = Q, actor = actor,
-  critic = critic, critic_target = critic_target, cfg = cfg, rng = rng} end
+  critic = critic, critic_target = critic_target, cfg = cfg, rng = rng, update = update, loop = loop} end
 loop:train{
   actor = actor,
   train_obs = normalize, eval_obs = normalize,
