@@ -48,10 +48,9 @@ static void gemm_check_extents(int ta, int tb, int m, int n, int k, const float 
 /* sgemm_serial, or the bf16 kernel first when bf16 (a float32 GEMM takes exactly sgemm_serial's path) */
 static void sgemm_prec(int bf16, int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                        const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
-  if (bf16 && m > 0 && n > 0) {
-    gemm_check_extents(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, bias);
-    if (cil_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
-  }
+  if (m == 0 || n == 0) return;
+  gemm_check_extents(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, bias);
+  if (bf16 && cil_gemm_bf16(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
   sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
 /* sgemm_prec, then act on C (no-gradient forward passes: a layer and its activation in one pass). The
@@ -154,6 +153,7 @@ static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const fl
 }
 void cil_sgemm_bias_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                            const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
+  gemm_check_extents(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, bias);
   sgemm_serial(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
 static _Atomic int g_own = -1; /* -1: not decided yet (the first GEMM may run on any pool thread) */
@@ -177,7 +177,6 @@ int cil_gemm_use_own(int on) {
 static void sgemm_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                          const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
   if (m == 0 || n == 0) return;
-  gemm_check_extents(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, bias);
   if (gemm_own_on() && cil_gemm_own(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias)) return;
   if (bias) {
     for (int i = 0; i < m; i++) {
