@@ -23,13 +23,40 @@ end
 --   roofline_fraction   = our GFLOP/s / OpenBLAS cblas_sgemm's (the definition in performance.md)
 --   own_kernel_fraction = our GFLOP/s / our own GEMM kernel's (engine/core/gemm.c; the real ceiling of
 --                         this CPU where that kernel beats OpenBLAS; equal to the first otherwise)
+-- FLOPs of one SAC update as we run it (algorithms.md §2.4; no critic weight grads in the actor step, no
+-- first-layer input grads): pi(o') and both Qbar no grad, both Q fwd+bwd, pi fwd+bwd, both Q into a~
+function M.sac_flop(O, A, rows)
+  local Ad, Qd = {O, 256, 256, 256, 2 * A}, {O + A, 256, 256, 256, 1}
+  local fwd, full = function() return 1 end, function(i) return i == 1 and 2 or 3 end
+  return M.lin(Ad, rows, fwd) + 2 * M.lin(Qd, rows, fwd) + 2 * M.lin(Qd, rows, full) + M.lin(Ad, rows, full)
+    + 2 * M.lin(Qd, rows, function() return 2 end)
+end
+-- FLOPs of E ensemble members (3 x 200) on `rows` rows each; f as in M.lin
+function M.ens_flop(O, A, D, E, rows, f)
+  return E * M.lin({O + A, 200, 200, 200, 2 * D}, rows, f or function() return 1 end)
+end
+-- FLOPs of a reward step on 256 + 256 rows with the gradient penalty on 256 (in = reward MLP input width):
+-- 2 x 256 fwd+bwd, GP: fwd + recorded input grad + backward through both (~ 2x fwd+bwd)
+function M.reward_step_flop(inp, rows)
+  local dims = {inp, 256, 256, 256, 1}
+  return 2 * M.lin(dims, rows, function(i) return i == 1 and 2 or 3 end) + 2 * M.lin(dims, rows, function() return 3 end)
+end
 local ceilings
-function M.emit(name, threads, rate, lo, hi, flop)
+-- extra: optional {key = number, ...} appended to the JSON line (sorted by key)
+function M.emit(name, threads, rate, lo, hi, flop, extra)
   ceilings = ceilings or {blas = cil.sys.sgemm_gflops(256, 256, 256, 1.0, false, false, "openblas"),
     own = cil.sys.sgemm_gflops(256, 256, 256, 1.0, false, false, "cleanil")}
   local gf = flop and rate * flop / 1e9 or 0
   print(string.format('{"bench": "%s", "impl": "cleanil", "threads": %d, "per_s": %.2f, "min": %.2f, "max": %.2f, "gflop": %.4f, "gflops": %.2f, "sgemm_gflops": %.2f, "roofline_fraction": %.3f, "own_gemm_gflops": %.2f, "own_kernel_fraction": %.3f, "gemm": "%s"}',
     name, threads, rate, lo, hi, (flop or 0) / 1e9, gf, ceilings.blas, flop and gf / ceilings.blas or 0,
-    ceilings.own, flop and gf / math.max(ceilings.own, ceilings.blas) or 0, cil.sys.gemm_impl()))
+    ceilings.own, flop and gf / math.max(ceilings.own, ceilings.blas) or 0, cil.sys.gemm_impl()):sub(1, -2)
+    .. M.extra_keys(extra) .. "}")
+end
+function M.extra_keys(extra)
+  local keys, out = {}, {}
+  for k in pairs(extra or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do out[#out + 1] = string.format(', "%s": %.6g', k, extra[k]) end
+  return table.concat(out)
 end
 return M

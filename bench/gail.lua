@@ -35,13 +35,8 @@ local function iter()
   sac:update(b)
 end
 local rate, lo, hi = B.measure(full and iter or step, seconds)
--- 2x256 fwd+bwd, GP on 256: fwd + recorded input grad + backward through both (~ 2x fwd+bwd)
 local dims = {O + A + 1, 256, 256, 256, 1}
-local flop = 2 * B.lin(dims, BS, function(i) return i == 1 and 2 or 3 end) + 2 * B.lin(dims, BS, function() return 3 end)
-if full then -- + relabel (fwd 256) + the SAC update's FLOPs as bench/sac.lua counts them
-  local Ad, Qd = {O, 256, 256, 256, 2 * A}, {O + A, 256, 256, 256, 1}
-  flop = flop + B.lin(dims, BS, function() return 1 end) + B.lin(Ad, BS, function() return 1 end)
-    + 2 * B.lin(Qd, BS, function() return 1 end) + 2 * B.lin(Qd, BS, function(i) return i == 1 and 2 or 3 end)
-    + B.lin(Ad, BS, function(i) return i == 1 and 2 or 3 end) + 2 * B.lin(Qd, BS, function() return 2 end)
-end
+local flop = B.reward_step_flop(O + A + 1, BS)
+-- full: + relabel (fwd 256) + the SAC update
+if full then flop = flop + B.lin(dims, BS, function() return 1 end) + B.sac_flop(O, A, BS) end
 B.emit(full and "gail_iter" or "gail_reward_update", threads, rate, lo, hi, flop)

@@ -26,7 +26,9 @@ AVX512=0; grep -q avx512f /proc/cpuinfo && [ "$($CIL -e 'io.write(cil.sys.gemm_i
 echo "OPENBLAS_CORETYPE in this environment: ${OPENBLAS_CORETYPE:-(unset: OpenBLAS detects the CPU)}; our AVX-512 GEMM: $([ $AVX512 = 1 ] && echo yes || echo no)"
 printf "%-20s %5s %10s %10s %7s %9s %9s %9s %9s %8s\n" bench cores cleanil/s torch/s ratio ratio_obl ratio_t512 roofline own_kern vs_1core
 for pair in "mlp.lua torch_mlp.py" "bc.lua torch_bc.py" "sac.lua torch_sac.py" \
-            "ensemble.lua torch_ensemble.py" "rollout.lua torch_rollout.py" "iqlearn.lua torch_iqlearn.py" "ibc.lua torch_ibc.py" "recoil.lua torch_recoil.py" "recoil.lua:gp torch_recoil.py:--gp" "recoil_online.lua torch_recoil_online.py" "gail.lua torch_gail.py" "gail.lua:full torch_gail.py:--full"; do
+            "ensemble.lua torch_ensemble.py" "rollout.lua torch_rollout.py" "iqlearn.lua torch_iqlearn.py" "ibc.lua torch_ibc.py" "recoil.lua torch_recoil.py" "recoil.lua:gp torch_recoil.py:--gp" "recoil_online.lua torch_recoil_online.py" "gail.lua torch_gail.py" "gail.lua:full torch_gail.py:--full" \
+            "omlirl.lua torch_omlirl.py" "adversarial.lua torch_adversarial.py" "adversarial.lua:rambo torch_adversarial.py:--rambo" \
+            "rambo.lua torch_rambo.py" "mbpo.lua torch_mbpo.py"; do
   set -- $pair
   # BENCH_ONLY="rollout ensemble": only the pairs whose Lua script name contains one of the words
   if [ -n "${BENCH_ONLY:-}" ]; then keep=0; for w in $BENCH_ONLY; do case "$1" in *"$w"*) keep=1 ;; esac; done; [ $keep = 1 ] || continue; fi

@@ -19,10 +19,4 @@ local function update()
   sac:update(b)
 end
 local rate, lo, hi = B.measure(update, seconds)
--- FLOPs we actually run: no critic weight grads in the actor step, no first-layer input grads
-local Ad, Qd = {O, 256, 256, 256, 2 * A}, {O + A, 256, 256, 256, 1}
-local flop = B.lin(Ad, BS, function() return 1 end) + 2 * B.lin(Qd, BS, function() return 1 end)
-  + 2 * B.lin(Qd, BS, function(i) return i == 1 and 2 or 3 end)
-  + B.lin(Ad, BS, function(i) return i == 1 and 2 or 3 end)
-  + 2 * B.lin(Qd, BS, function() return 2 end)
-B.emit("sac_update", threads, rate, lo, hi, flop)
+B.emit("sac_update", threads, rate, lo, hi, B.sac_flop(O, A, BS))

@@ -20,13 +20,14 @@ import math
 import torch_common as tc  # first: pins threads before torch is imported
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class SAC:
     """SAC learner state + update (spec §2.4); shared with torch_gail.py."""
 
     def __init__(self, obs_dim, act_dim, hidden=(256, 256, 256), lr=3e-4, gamma=0.99, polyak=0.995,
-                 alpha=1.0, grad_clip=1000.0):
+                 alpha=1.0, grad_clip=1000.0, q_clip=None, critic_loss="mse"):
         self.actor = tc.TanhNormalActor(obs_dim, act_dim, hidden)
         self.critic = tc.DoubleQ(obs_dim, act_dim, hidden)
         self.critic_target = tc.freeze(copy.deepcopy(self.critic))
@@ -34,6 +35,7 @@ class SAC:
         self.alpha = self.log_alpha.detach().exp()
         self.alpha_target = -float(act_dim)
         self.gamma, self.polyak, self.grad_clip = gamma, polyak, grad_clip
+        self.q_clip, self.critic_loss = q_clip, critic_loss   # omlirl/rmirl clip Q at +-1000; mbpo/rambo: Huber
         self.opt_actor = torch.optim.Adam(self.actor.parameters(), lr=lr)
         self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=lr)
         self.opt_alpha = torch.optim.Adam([self.log_alpha], lr=lr)
@@ -44,11 +46,19 @@ class SAC:
         with torch.no_grad():
             next_act, next_logp = tc.sample_actor(self.actor, next_obs)
             q1n, q2n = self.critic_target(next_obs, next_act)
-            v_next = torch.min(q1n, q2n) - alpha * next_logp
+            qn = torch.min(q1n, q2n)
+            if self.q_clip is not None:
+                qn = qn.clip(-self.q_clip, self.q_clip)
+            v_next = qn - alpha * next_logp
             q_target = rwd + (1.0 - done) * self.gamma * v_next
         self.opt_critic.zero_grad()
         q1, q2 = self.critic(obs, act)
-        q_loss = (torch.pow(q1 - q_target, 2).mean() + torch.pow(q2 - q_target, 2).mean()) / 2
+        if self.q_clip is not None:
+            q1, q2 = q1.clip(-self.q_clip, self.q_clip), q2.clip(-self.q_clip, self.q_clip)
+        if self.critic_loss == "huber":
+            q_loss = (F.smooth_l1_loss(q1, q_target) + F.smooth_l1_loss(q2, q_target)) / 2
+        else:
+            q_loss = (torch.pow(q1 - q_target, 2).mean() + torch.pow(q2 - q_target, 2).mean()) / 2
         q_loss.backward()
         nn.utils.clip_grad_norm_(self.critic.parameters(), self.grad_clip)
         self.opt_critic.step()

@@ -24,10 +24,11 @@ local function lambda_step(pen)
   lam_opt:step()
 end
 
+-- the buffer's reward column is pen; lambda steps once per rollout step
+local function rollout() return M:rollout(function(st) lambda_step(st.pen); return st.pen end) end
+
 local function step(t)
-  if t == 0 or (t + 1) % cfg.rollout_every == 0 then
-    last = M:rollout(function(st) lambda_step(st.pen); return st.pen end)   -- the buffer's reward column: pen
-  end
+  if t == 0 or (t + 1) % cfg.rollout_every == 0 then last = rollout() end
   cil.reset()
   local b = M:batch()
   local lam = math.exp(log_lam[1])
@@ -40,5 +41,6 @@ local function step(t)
   return s
 end
 
+if OMLIRL_TEST then return {step = step, rollout = rollout, M = M, log_lam = log_lam, cfg = cfg} end -- bench/omlirl.lua
 M:train(step, function() return {log_lam = log_lam, lam_opt = lam_opt:state()} end,
   function(s) log_lam:copy_(s.log_lam); lam_opt:load_state(s.lam_opt) end)

@@ -56,7 +56,8 @@ local function step(t)
   return s
 end
 
-if RAMBO_TEST then return {advantage = advantage, sac = sac, cfg = cfg, rng = rng} end
+if RAMBO_TEST then return {advantage = advantage, sac = sac, cfg = cfg, rng = rng, step = step, rollout = rollout,
+  adversarial_update = adversarial_update, M = M} end -- tests, bench/rambo.lua
 loop:train{
   actor = sac.actor, step = step,
   state = function() return {sac = sac:state(), model = dyn:state_dict(), scaler_mean = dyn.scaler_mean,

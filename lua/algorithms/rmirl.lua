@@ -48,6 +48,7 @@ local function step(t)
   return s
 end
 
+if RMIRL_TEST then return {step = step, adversarial_update = adversarial_update, M = M, cfg = cfg} end -- bench/adversarial.lua
 M:train(step, function() return {model = M.dyn:state_dict(), scaler_mean = M.dyn.scaler_mean,
     scaler_std = M.dyn.scaler_std, model_opt = model_opt:state()} end,
   function(s)
