@@ -3,6 +3,8 @@
 # run. Prints a table of ratios (ours / PyTorch's best setting for that core count) and our share of
 # the sgemm roofline measured in the same process. Threads are pinned for both sides.
 #   bash bench/run.sh [seconds per measurement, default 3]      (BENCH_ONLY="sac rollout": only those pairs)
+#   BENCH_LIGHT=1: skip our OpenBLAS-path runs (ratio_obl) and PyTorch's oversubscribed torch 2 + BLAS 2
+#   setting (never its best on 2 cores), for the long model-based pairs
 set -u
 cd "$(dirname "$0")/.."
 SECS=${1:-3}
@@ -20,7 +22,7 @@ ours_run() { # script[:mode] threads gemm(cleanil|openblas)
   CLEANIL_GEMM=$3 OPENBLAS_NUM_THREADS=$2 CLEANIL_NUM_THREADS=$2 $CIL bench/$s "$2" "$SECS" $m 2>/dev/null | tail -1
 }
 best() { awk 'BEGIN{m=0} {if ($1+0>m) m=$1+0} END{print m}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0 && a!="") printf "%.2f", a/b; else print "-" }'; }
 # our AVX-512 GEMM: does this CPU have it, and what would PyTorch do with OpenBLAS's AVX-512 kernels?
 AVX512=0; grep -q avx512f /proc/cpuinfo && [ "$($CIL -e 'io.write(cil.sys.gemm_impl())' 2>/dev/null)" = cleanil ] && AVX512=1
 echo "OPENBLAS_CORETYPE in this environment: ${OPENBLAS_CORETYPE:-(unset: OpenBLAS detects the CPU)}; our AVX-512 GEMM: $([ $AVX512 = 1 ] && echo yes || echo no)"
@@ -34,12 +36,13 @@ for pair in "mlp.lua torch_mlp.py" "bc.lua torch_bc.py" "sac.lua torch_sac.py" \
   if [ -n "${BENCH_ONLY:-}" ]; then keep=0; for w in $BENCH_ONLY; do case "$1" in *"$w"*) keep=1 ;; esac; done; [ $keep = 1 ] || continue; fi
   for cores in 1 2; do
     o=$(ours_run "$1" $cores cleanil)
-    ob=$(ours_run "$1" $cores openblas)
+    ob=; [ -z "${BENCH_LIGHT:-}" ] && ob=$(ours_run "$1" $cores openblas)
     if [ $cores -eq 1 ]; then
       tb=$(field per_s "$(torch_run "$2" 1 1)"); t1core=$tb
       tx=-; [ $AVX512 = 1 ] && tx=$(field per_s "$(torch_run "$2" 1 1 SkylakeX)"); tx1core=$tx
     else # PyTorch's best with up to 2 cores: (torch 1, BLAS 2), (torch 2, BLAS 2) or its 1-core run
-      tb=$(printf "%s\n" "$(field per_s "$(torch_run "$2" 1 2)")" "$(field per_s "$(torch_run "$2" 2 2)")" "$t1core" | best)
+      t22=; [ -z "${BENCH_LIGHT:-}" ] && t22=$(field per_s "$(torch_run "$2" 2 2)")
+      tb=$(printf "%s\n" "$(field per_s "$(torch_run "$2" 1 2)")" "$t22" "$t1core" | best)
       tx=-; [ $AVX512 = 1 ] && tx=$(printf "%s\n" "$(field per_s "$(torch_run "$2" 1 2 SkylakeX)")" "$tx1core" | best)
     fi
     op=$(field per_s "$o"); opb=$(field per_s "$ob")

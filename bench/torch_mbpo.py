@@ -15,7 +15,7 @@ first 100,000 rows of data/hopper/medium_replay.h5 (read with h5py). Three parts
   rollout: 100,000 starts (torch.randint) from the real buffer, H = 15, stochastic actor, every member
      sampled, one per row by torch.multinomial over the 5 elites of the fit (p = 0.2), d = hopper_done(o')
      on raw obs, every row stored in a preallocated 1e6-row ring, rows with d = 1 dropped
-     -> rollout_s = median of 3 after a warm-up
+     -> rollout_s = one timed rollout after a warm-up (~1.1M rows each)
   per_s = 1 / (10 / policy_steps_per_s + (EPOCHS model_epoch_s + rollout_s) / 250); per_cpu_s the same
   from CPU times (process_time) of each part.
 
@@ -145,10 +145,7 @@ def main():
         return rows
 
     rollout()
-    ro = [timed(rollout) for _ in range(3)]
-    rollout_s = statistics.median(r[1] for r in ro)
-    rollout_cpu = statistics.median(r[2] for r in ro)
-    nrows = sum(r[0] for r in ro) / 3
+    nrows, rollout_s, rollout_cpu = timed(rollout)
 
     # ---- policy: blocks of 10 SAC updates on 128 real + 128 model rows
     def block():
