@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from torch_ensemble import EnsembleDynamics
+import torch_model_based as mb
 from torch_rollout import hopper_done
 from torch_sac import SAC, sac_flops
 
@@ -113,17 +114,7 @@ def main():
     probs[torch.tensor(np.argsort(mae)[:ELITES])] = 1.0 / ELITES
 
     # ---- rollouts into the 1e6-row model ring
-    buf = {k: torch.zeros(CAP, w) for k, w in (("obs", O), ("act", A), ("rew", 1), ("next_obs", O), ("done", 1))}
-    pos, filled = [0], [0]
-
-    def add(**cols):
-        m = cols["obs"].shape[0]
-        p = pos[0]
-        ii = (torch.arange(m) + p) % CAP
-        for k, v in cols.items():
-            buf[k][ii] = v
-        pos[0] = (p + m) % CAP
-        filled[0] = min(filled[0] + m, CAP)
+    buf = mb.ModelBuffer(CAP, O, A)
 
     @torch.no_grad()
     def rollout():
@@ -131,13 +122,10 @@ def main():
         rows = 0
         for _ in range(H):
             a = sac.actor.dist(o).sample()
-            mu, lv = model.stats(torch.cat([o, a], -1).unsqueeze(0).expand(E, -1, -1))   # [E, n, D]
-            y_all = mu + (lv * 0.5).exp() * torch.randn_like(mu)
-            member = torch.multinomial(probs, o.shape[0], replacement=True)
-            yy = y_all[member, torch.arange(o.shape[0])]
+            yy, _, _ = mb.model_step(model, probs, o, a)             # every member sampled, one per row
             o2 = o + yy[:, :O]
             d = hopper_done(o2)                                        # raw observations
-            add(obs=o, act=a, rew=yy[:, O:], next_obs=o2, done=d)
+            buf.add(obs=o, act=a, rew=yy[:, O:], next_obs=o2, done=d)
             rows += o.shape[0]
             o = o2[d.squeeze(-1) == 0]
             if o.shape[0] == 0:
@@ -150,8 +138,8 @@ def main():
     # ---- policy: blocks of 10 SAC updates on 128 real + 128 model rows
     def block():
         for _ in range(POLICY_STEPS):
-            ir, im = torch.randint(0, NREAL, (BS // 2,)), torch.randint(0, filled[0], (BS // 2,))
-            sac.update(*(torch.cat([real[k][ir], buf[k][im]]) for k in ("obs", "act", "rew", "next_obs", "done")))
+            b = mb.mixed_batch(real, buf, BS)
+            sac.update(b["obs"], b["act"], b["rew"], b["next_obs"], b["done"])
 
     p = tc.measure(block, args.seconds, warmup=5, min_iters=1)
 

@@ -12,6 +12,7 @@ usage: /usr/bin/python3 bench/torch_rollout.py [--torch-threads 1] [--blas-threa
 import torch_common as tc  # first: pins threads before torch is imported
 import torch
 from torch_ensemble import EnsembleDynamics
+import torch_model_based as mb
 
 
 def hopper_done(o):
@@ -27,16 +28,7 @@ def main():
     model = EnsembleDynamics(O, A, D, E)
     probs = torch.tensor([0.2] * 5 + [0.0] * 2)
     starts = torch.randn(100000, O) * 0.5
-    buf = {k: torch.zeros(CAP, w) for k, w in (("obs", O), ("act", A), ("rew", 1), ("next_obs", O), ("done", 1))}
-    pos = [0]
-
-    def add(**cols):
-        n = cols["obs"].shape[0]
-        p = pos[0]
-        idx = (torch.arange(n) + p) % CAP
-        for k, v in cols.items():
-            buf[k][idx] = v
-        pos[0] = (p + n) % CAP
+    buf = mb.ModelBuffer(CAP, O, A)
 
     @torch.no_grad()
     def rollout():
@@ -54,7 +46,7 @@ def main():
             o2 = o + y[:, :O]
             r = y[:, O] - pen
             d = torch.maximum(d, hopper_done(o2))
-            add(obs=o, act=a, rew=r.unsqueeze(-1), next_obs=o2, done=d)
+            buf.add(obs=o, act=a, rew=r.unsqueeze(-1), next_obs=o2, done=d)
             rows += o.shape[0]
             keep = (o2.abs() < 30).all(-1)
             o, d = o2[keep], d[keep]
