@@ -5,7 +5,8 @@
 -- the reference's number beside it; an algorithm run on several tasks also gets a row over all of them.
 -- A sweep's output root (tools/sweep.lua) stands for all of its runs; there the table also goes to
 -- ROOT/summary.md and the per-task learning curves (mean over seeds with a 95 % bootstrap band) to
--- ROOT/curves.png.
+-- ROOT/curves.png. Runs of a sweep's grid (directories named <algo>-<task>-seed<N>-k=v) form one row
+-- and one curve per setting, e.g. "sac precision=bf16" beside "sac precision=fp32".
 --   cleanil tools/summarize.lua RUN_DIR|SWEEP_ROOT [...] [--markdown] [--png=FILE] [--y=eval_score]
 local cil = require "cleanil"
 
@@ -40,6 +41,10 @@ local function read_summary(dir)
   end
   if not (t.algo and t.env and t.d4rl_score_iqm) then error("summarize: " .. dir .. "/summary.json is not a run summary", 0) end
   t.dir = dir
+  -- a sweep's grid setting, from the run directory's name <algo>-<task>-seed<N>-k=v[-k=v...]: runs of one
+  -- algorithm that differ in it (say precision=fp32 and precision=bf16) are summarized apart
+  t.variant = dir:match("([^/]+)$"):match("%-seed%d+%-(.+)$")
+  t.group = t.variant and (t.algo .. " " .. t.variant) or t.algo
   return t
 end
 
@@ -66,11 +71,11 @@ if #missing > 0 then
 end
 if #runs == 0 then error("summarize: no finished run (no summary.json) in " .. table.concat(dirs, ", "), 0) end
 
--- groups: algorithm -> task -> runs, in the order first seen
+-- groups: algorithm (with its grid setting, if any) -> task -> runs, in the order first seen
 local algos, by = {}, {}
 for _, s in ipairs(runs) do
-  if not by[s.algo] then by[s.algo] = {tasks = {}, runs = {}}; algos[#algos + 1] = s.algo end
-  local a = by[s.algo]
+  if not by[s.group] then by[s.group] = {algo = s.algo, tasks = {}, runs = {}}; algos[#algos + 1] = s.group end
+  local a = by[s.group]
   if not a.runs[s.env] then a.runs[s.env] = {}; a.tasks[#a.tasks + 1] = s.env end
   table.insert(a.runs[s.env], s)
 end
@@ -95,7 +100,8 @@ for _, algo in ipairs(algos) do
     local list = a.runs[task]
     local d4rl, demo = scores(list, "d4rl_score_iqm"), scores(list, "demo_score_iqm")
     all_d4rl[#all_d4rl + 1], all_demo[#all_demo + 1], all_n = d4rl, demo, all_n + #list
-    local ref = cil.reference_scores and cil.reference_scores[algo] and cil.reference_scores[algo][task]
+    local rs = cil.reference_scores and cil.reference_scores[a.algo]
+    local ref = rs and rs[task]
     rows[#rows + 1] = {algo = algo, task = task, n = #list, d4rl = cell({d4rl}), demo = cell({demo}),
       ref = ref and ("%.2f ± %.2f"):format(ref[1], ref[2]) or "-"}
   end
@@ -120,9 +126,9 @@ end
 if markdown then
   print(markdown_table())
 else
-  print(("%-14s %-12s %5s   %-24s   %-24s   %s"):format("algo", "task", "seeds", "D4RL IQM [95% CI]", "demo IQM [95% CI]", "reference"))
+  print(("%-24s %-12s %5s   %-24s   %-24s   %s"):format("algo", "task", "seeds", "D4RL IQM [95% CI]", "demo IQM [95% CI]", "reference"))
   for _, r in ipairs(rows) do
-    print(("%-14s %-12s %5d   %-24s   %-24s   %s"):format(r.algo, r.task, r.n, ci(r.d4rl), ci(r.demo), r.ref))
+    print(("%-24s %-12s %5d   %-24s   %-24s   %s"):format(r.algo, r.task, r.n, ci(r.d4rl), ci(r.demo), r.ref))
   end
 end
 local single_root = #roots == 1 and #dirs == 1 and roots[1] or nil   -- its files describe it alone

@@ -32,6 +32,28 @@ describe("tools/summarize.lua", function()
     assert.is_true(tonumber(lo) < tonumber(hi), out)
   end)
 
+  it("keeps a sweep's grid settings apart (one row per setting, the reference by algorithm)", function()
+    local vd = dir .. "/grid"
+    local list = {}
+    for i, p in ipairs({{"fp32", 100}, {"fp32", 102}, {"bf16", 50}, {"bf16", 52}}) do
+      local d = ("%s/gail-hopper-seed%d-precision=%s"):format(vd, i, p[1])
+      os.execute("mkdir -p '" .. d .. "'")
+      local f = assert(io.open(d .. "/summary.json", "w"))
+      f:write(('{"algo": "gail", "env": "hopper", "seed": %d, "d4rl_score_iqm": %g, "demo_score_iqm": %g}'):format(i, p[2], p[2]))
+      f:close()
+      list[#list + 1] = "'" .. d .. "'"
+    end
+    local out, ok = sh(BIN .. " tools/summarize.lua --markdown " .. table.concat(list, " "))
+    assert.is_true(ok, out)
+    local m32 = out:match("| gail precision=fp32 | hopper | 2 | ([%d.]+) ")
+    local m16 = out:match("| gail precision=bf16 | hopper | 2 | ([%d.]+) ")
+    assert.near(101, tonumber(m32), 1e-9)   -- IQM of two runs: trim 0 -> the mean
+    assert.near(51, tonumber(m16), 1e-9)
+    local ref = cil.reference_scores.gail.hopper
+    assert.is_truthy(out:find(("| gail precision=bf16 | hopper | 2 | [^\n]* | %.2f ± %.2f |"):format(ref[1], ref[2])), out)
+    os.execute("rm -rf '" .. vd .. "'")
+  end)
+
   it("says which run has not finished", function()
     local out, ok = sh(BIN .. " tools/summarize.lua " .. dir)
     assert.is_falsy(ok)
