@@ -1,6 +1,13 @@
 -- Shared by the Lua benchmarks: timing loop and the JSON line (same keys as bench/torch_common.py).
 local M = {}
-function M.args() return tonumber(arg[1] or 1), tonumber(arg[2] or 3) end
+-- CLEANIL_PRECISION=bf16 runs every GEMM of the benchmark in bfloat16 (float32 sums; cil.set_precision),
+-- as --precision=bf16 does in a run; the JSON line says which precision ran ("fp32" where the CPU lacks
+-- AVX512-BF16 and bf16 fell back)
+function M.args()
+  local p = os.getenv("CLEANIL_PRECISION")
+  if p and p ~= "" then cil.set_precision(p) end
+  return tonumber(arg[1] or 1), tonumber(arg[2] or 3)
+end
 -- updates per second: warm-up, then the median of 5 timed repeats of `seconds`/5 each
 function M.measure(step, seconds)
   for _ = 1, 10 do step() end
@@ -22,7 +29,8 @@ end
 -- JSON line. Two ceilings, both measured here at 256x256x256 on the same thread count:
 --   roofline_fraction   = our GFLOP/s / OpenBLAS cblas_sgemm's (the definition in performance.md)
 --   own_kernel_fraction = our GFLOP/s / our own GEMM kernel's (engine/core/gemm.c; the real ceiling of
---                         this CPU where that kernel beats OpenBLAS; equal to the first otherwise)
+--                         this CPU where that kernel beats OpenBLAS; equal to the first otherwise); under
+--                         CLEANIL_PRECISION=bf16 the own ceiling is our bf16 GEMM's 256^3 rate)
 -- FLOPs of one SAC update as we run it (algorithms.md §2.4; no critic weight grads in the actor step, no
 -- first-layer input grads): pi(o') and both Qbar no grad, both Q fwd+bwd, pi fwd+bwd, both Q into a~
 function M.sac_flop(O, A, rows)
@@ -47,9 +55,9 @@ function M.emit(name, threads, rate, lo, hi, flop, extra)
   ceilings = ceilings or {blas = cil.sys.sgemm_gflops(256, 256, 256, 1.0, false, false, "openblas"),
     own = cil.sys.sgemm_gflops(256, 256, 256, 1.0, false, false, "cleanil")}
   local gf = flop and rate * flop / 1e9 or 0
-  print(string.format('{"bench": "%s", "impl": "cleanil", "threads": %d, "per_s": %.2f, "min": %.2f, "max": %.2f, "gflop": %.4f, "gflops": %.2f, "sgemm_gflops": %.2f, "roofline_fraction": %.3f, "own_gemm_gflops": %.2f, "own_kernel_fraction": %.3f, "gemm": "%s"}',
+  print(string.format('{"bench": "%s", "impl": "cleanil", "threads": %d, "per_s": %.2f, "min": %.2f, "max": %.2f, "gflop": %.4f, "gflops": %.2f, "sgemm_gflops": %.2f, "roofline_fraction": %.3f, "own_gemm_gflops": %.2f, "own_kernel_fraction": %.3f, "gemm": "%s", "precision": "%s"}',
     name, threads, rate, lo, hi, (flop or 0) / 1e9, gf, ceilings.blas, flop and gf / ceilings.blas or 0,
-    ceilings.own, flop and gf / math.max(ceilings.own, ceilings.blas) or 0, cil.sys.gemm_impl()):sub(1, -2)
+    ceilings.own, flop and gf / math.max(ceilings.own, ceilings.blas) or 0, cil.sys.gemm_impl(), (cil.precision())):sub(1, -2)
     .. M.extra_keys(extra) .. "}")
 end
 function M.extra_keys(extra)

@@ -104,4 +104,23 @@ echo
 echo "== bfloat16 GEMMs (cil.set_precision): vdpbf16ps vs FMA peak, GEMM rates fp32 vs bf16, 1 thread =="
 if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *bf16* ]]; then
   OPENBLAS_NUM_THREADS=1 CLEANIL_NUM_THREADS=1 $CIL bench/bf16.lua 1 "$SECS" 2>/dev/null | grep -v '"bf16_gemm"'
+  echo
+  echo "== whole steps in fp32 and bf16 (CLEANIL_PRECISION, as --precision=bf16) beside PyTorch 1.13 =="
+  printf "%-20s %5s %10s %10s %10s %9s %10s %9s\n" bench cores fp32/s bf16/s torch/s bf16/fp32 bf16/torch own_kern
+  for pair in "sac.lua torch_sac.py" "bc.lua torch_bc.py" "gail.lua torch_gail.py" "ensemble.lua torch_ensemble.py" \
+              "rollout.lua torch_rollout.py"; do
+    set -- $pair
+    for cores in 1 2; do
+      o32=$(ours_run "$1" $cores cleanil)
+      o16=$(CLEANIL_PRECISION=bf16 ours_run "$1" $cores cleanil)
+      if [ $cores -eq 1 ]; then tb=$(field per_s "$(torch_run "$2" 1 1)"); t1core=$tb
+      else tb=$(printf "%s\n" "$(field per_s "$(torch_run "$2" 1 2)")" "$t1core" | best); fi
+      name=$(sed -n 's/.*"bench": "\([a-z_]*\)".*/\1/p' <<<"$o32")
+      a=$(field per_s "$o32"); b=$(field per_s "$o16")
+      printf "%-20s %5s %10s %10s %10s %9s %10s %9s\n" "$name" "$cores" "$a" "$b" "$tb" "$(ratio "$b" "$a")" \
+        "$(ratio "$b" "$tb")" "$(field own_kernel_fraction "$o16")"
+    done
+  done
+  echo "(own_kern of the bf16 run = its GEMM GFLOP/s / our bf16 GEMM's at 256^3 in the same process; bf16 is"
+  echo " slower than fp32 on Intel, whose vdpbf16ps issues once per cycle against two FMAs)"
 fi
