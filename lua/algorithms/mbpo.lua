@@ -26,6 +26,10 @@ local function horizon(epoch)
   return math.floor(1 + (cfg.max_horizon - 1) * f)
 end
 
+-- the epoch a retrain at env step t rolls out with: the reference counts an epoch as finished after that
+-- step's retrain and rollout, so the 1000th, 2000th, ... update still uses the epoch before it
+local function rollout_epoch(t) return (t - cfg.update_after) // cfg.steps_per_epoch end
+
 local function retrain_and_rollout(t)
   local real = loop.buffer
   local n = math.min(cfg.model_rows, real:size())
@@ -35,7 +39,7 @@ local function retrain_and_rollout(t)
   local x = cil.cat({rows.obs, rows.act}, 2):persist()
   local y = cil.cat({rows.next_obs - rows.obs, rows.rew}, 2):persist()
   local fit = trainer:fit(trainer:format(x, y, rng), rng, {max_epochs = cfg.model_epochs})
-  local H = horizon((t + 1 - cfg.update_after) // cfg.steps_per_epoch)
+  local H = horizon(rollout_epoch(t))
   local r = cil.rollout.run(dyn, sac.actor, real:sample(cfg.rollout_batch, rng).obs, {horizon = H, rng = rng,
     buffer = model_buf, env = cfg.env, continue = "alive"})
   local mae = 0
@@ -60,7 +64,7 @@ local function learn(t)
   return s
 end
 
-if MBPO_TEST then return {horizon = horizon, retrain_due = retrain_due, cfg = cfg} end
+if MBPO_TEST then return {horizon = horizon, rollout_epoch = rollout_epoch, retrain_due = retrain_due, cfg = cfg} end
 loop:train{
   actor = sac.actor, learn = learn,
   extra_state = function() return {sac = sac:state(), model = dyn:state_dict(), scaler_mean = dyn.scaler_mean,

@@ -166,6 +166,11 @@ describe("MBPO", function()
     local due = {}
     for t = 2000, 2800 do if P.retrain_due(t) then due[#due + 1] = t end end
     assert.are.same({2249, 2499, 2749}, due)
+    -- the epoch of a retrain's rollout: k = 1000 (t = 2999) is still epoch 0, k = 1250 epoch 1, k = 100,000
+    -- epoch 99 (H = 14) as in the reference, whose epoch counter moves after that step's rollout
+    local ep = {[2249] = 0, [2999] = 0, [3249] = 1, [3999] = 1, [4249] = 2, [101999] = 99, [102249] = 100}
+    for t, e in pairs(ep) do assert.are.equal(e, P.rollout_epoch(t), "t = " .. t) end
+    assert.are.equal(14, P.horizon(P.rollout_epoch(101999)))
   end)
   it("retrains every train_model_every env steps, rolls out, and resumes bit for bit", function()
     local base = BIN .. " algorithms/mbpo.lua --env=hopper --update_after=400 --steps_per_epoch=200 --checkpoint_every=100"
