@@ -52,12 +52,12 @@ local function retrain_due(t) return (t + 1 - cfg.update_after) % cfg.train_mode
 
 local function learn(t)
   if retrain_due(t) then retrain_and_rollout(t) end
-  local s
+  local s = {}                                       -- logged: the mean over the step's SAC updates
   for _ = 1, cfg.policy_steps do
     cil.reset()
     local b = model_buf:size() >= cfg.batch_size and cil.data.sample_mixed(loop.buffer, model_buf, cfg.batch_size, cfg.real_ratio, rng)
       or loop:sample(cfg.batch_size)
-    s = sac:update(b)
+    for key, v in pairs(sac:update(b)) do s[key] = (s[key] or 0) + v / cfg.policy_steps end
   end
   for key, v in pairs(last) do s[key] = v end
   s.model_buffer_size = model_buf:size()
