@@ -3,9 +3,12 @@ local M = {}
 -- CLEANIL_PRECISION=bf16 runs every GEMM of the benchmark in bfloat16 (float32 sums; cil.set_precision),
 -- as --precision=bf16 does in a run; the JSON line says which precision ran ("fp32" where the CPU lacks
 -- AVX512-BF16 and bf16 fell back)
+-- CLEANIL_NOGRAD_PRECISION=bf16 only the no-gradient GEMMs (rollouts, relabelling), as --nograd_precision
 function M.args()
-  local p = os.getenv("CLEANIL_PRECISION")
-  if p and p ~= "" then cil.set_precision(p) end
+  local p, ng = os.getenv("CLEANIL_PRECISION"), os.getenv("CLEANIL_NOGRAD_PRECISION")
+  if p == "" then p = nil end
+  if ng == "" then ng = nil end
+  if p or ng then cil.set_precision(p or "fp32", ng and {no_grad = ng} or nil) end
   return tonumber(arg[1] or 1), tonumber(arg[2] or 3)
 end
 -- updates per second: warm-up, then the median of 5 timed repeats of `seconds`/5 each
@@ -55,9 +58,9 @@ function M.emit(name, threads, rate, lo, hi, flop, extra)
   ceilings = ceilings or {blas = cil.sys.sgemm_gflops(256, 256, 256, 1.0, false, false, "openblas"),
     own = cil.sys.sgemm_gflops(256, 256, 256, 1.0, false, false, "cleanil")}
   local gf = flop and rate * flop / 1e9 or 0
-  print(string.format('{"bench": "%s", "impl": "cleanil", "threads": %d, "per_s": %.2f, "min": %.2f, "max": %.2f, "gflop": %.4f, "gflops": %.2f, "sgemm_gflops": %.2f, "roofline_fraction": %.3f, "own_gemm_gflops": %.2f, "own_kernel_fraction": %.3f, "gemm": "%s", "precision": "%s"}',
+  print(string.format('{"bench": "%s", "impl": "cleanil", "threads": %d, "per_s": %.2f, "min": %.2f, "max": %.2f, "gflop": %.4f, "gflops": %.2f, "sgemm_gflops": %.2f, "roofline_fraction": %.3f, "own_gemm_gflops": %.2f, "own_kernel_fraction": %.3f, "gemm": "%s", "precision": "%s", "nograd_precision": "%s"}',
     name, threads, rate, lo, hi, (flop or 0) / 1e9, gf, ceilings.blas, flop and gf / ceilings.blas or 0,
-    ceilings.own, flop and gf / math.max(ceilings.own, ceilings.blas) or 0, cil.sys.gemm_impl(), (cil.precision())):sub(1, -2)
+    ceilings.own, flop and gf / math.max(ceilings.own, ceilings.blas) or 0, cil.sys.gemm_impl(), cil.precision()):sub(1, -2)
     .. M.extra_keys(extra) .. "}")
 end
 function M.extra_keys(extra)
