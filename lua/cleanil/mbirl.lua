@@ -81,10 +81,13 @@ return function(cil)
     local xe, xm = mbirl.cat(e.obs, e.act), mbirl.cat(m.obs, m.act)
     local gp, gnorm = cil.gradient_penalty(R, xe, xm, cfg.grad_target, self.rng)
     local l2 = cil.l2(self.reward_params)
-    local adv = -(R(xe):mean() - R(xm):mean())
+    local re, rm = R(xe), R(xm)
+    local adv = -(re:mean() - rm:mean())
     local loss = adv + gp * cfg.grad_penalty + l2 * cfg.l2_penalty
+    local reward_abs = cil.no_grad(function() return ((re:abs():mean() + rm:abs():mean()) * 0.5):item() end)
     cil.optim.minimize(self.reward_opt, loss, self.reward_params, cfg.grad_clip)
-    return {reward_loss = adv:item(), reward_total_loss = loss:item(), grad_penalty = gp:item(), grad_norm = gnorm:item(), l2 = l2:item()}
+    return {reward_loss = adv:item(), reward_total_loss = loss:item(), grad_penalty = gp:item(), grad_norm = gnorm:item(),
+      l2 = l2:item(), reward_abs = reward_abs}
   end
 
   -- a policy batch: 128 transition + 128 model rows (all transition rows while the model buffer is small)
