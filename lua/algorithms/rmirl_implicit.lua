@@ -42,15 +42,16 @@ local function critic_loss(e, m, td)
     local a2, lp2 = actor(td.next_obs):rsample_with_log_prob(rng)
     return actor(e.obs):sample(rng), (critic_target:minq(cat(td.next_obs, a2)):clamp(-qm, qm) - lp2:reshape(-1, 1) * cfg.alpha) * cfg.gamma
   end)
-  local q_e = critic(cat(e.obs, e.act))
-  local cd = -half(q_e - critic(cat(m.obs, m.act)))
-  local ibc = -half(q_e - critic(cat(e.obs, a_e)))
+  local q_e, q_m, q_f = critic(cat(e.obs, e.act)), critic(cat(m.obs, m.act)), critic(cat(e.obs, a_e))
+  local cd = -half(q_e - q_m)
+  local ibc = -half(q_e - q_f)
   local tdl = half((critic(cat(td.obs, td.act)) - y):square())
   local x = cil.cat({cat(e.obs, e.act), cat(m.obs, m.act)}, 1)
   local gp, gnorm = cil.gradient_penalty_members(critic, 2, x, x, cfg.grad_target, rng)
   local loss = cd + ibc * cfg.ibc_penalty + tdl * cfg.td_penalty + gp * cfg.grad_penalty
   return loss, {critic_loss = loss:item(), critic_cd = cd:item(), critic_ibc = ibc:item(), critic_td = tdl:item(),
-    grad_penalty = gp:item(), grad_norm = gnorm:item(), q_expert = q_e:mean():item()}
+    grad_penalty = gp:item(), grad_norm = gnorm:item(), q_expert = q_e:mean():item(), q_transition = q_m:mean():item(),
+    q_fake = q_f:mean():item()}
 end
 
 local function advantage(o, a, o2)
