@@ -34,7 +34,7 @@ local function rollout()
   local starts = offline:sample(cfg.rollout_batch, rng).obs
   local r = cil.rollout.run(dyn, sac.actor, starts, {horizon = cfg.horizon, rng = rng, buffer = model_buf,
     env = cfg.env, mean = mean, std = std, continue = "alive", penalty = true, reward = penalized})
-  last = {model_rollout_steps = cfg.horizon, model_rollout_steps_run = r.steps, model_rollout_rows = r.rows, ensemble_pen = r.pen_step_mean}
+  last = r.log
 end
 
 local function step(t)

@@ -24,7 +24,7 @@ local function rollout()
   local starts = offline:sample(cfg.rollout_batch, rng).obs
   local r = cil.rollout.run(dyn, sac.actor, starts, {horizon = cfg.horizon, rng = rng, buffer = model_buf,
     env = cfg.env, mean = mean, std = std, continue = "bounded"})
-  last = {model_rollout_steps = cfg.horizon, model_rollout_steps_run = r.steps, model_rollout_rows = r.rows}
+  last = r.log
 end
 
 -- A = r^ + (1 - d) gamma min Q(ô', a') - min Q(ô, a): the online critic, no clip, no entropy term

@@ -69,10 +69,7 @@ return function(cil)
       done0 = done0 and done0(starts),
       buffer = self.model_buf, env = cfg.env, mean = self.mean, std = self.std, sticky = true, continue = "bounded",
       penalty = reward ~= nil, reward = reward})
-    -- model_rollout_steps: the scheduled horizon, as the reference logs it; _run: the steps taken before
-    -- every row left the |ô'| < 30 box (the same unless all of them did)
-    return {model_rollout_steps = cfg.horizon, model_rollout_steps_run = r.steps, model_rollout_rows = r.rows,
-      ensemble_pen = reward and r.pen_step_mean or nil}
+    return r.log
   end
 
   function mbirl:reward_step()

@@ -17,8 +17,10 @@ return function(cil)
   --   sticky, done0 (tensor [N] or [N, 1] of initial d; default 0), continue ("alive" | "bounded"),
   --   deterministic (tanh mu actions), penalty (compute pen), reward(step) -> [n] stored reward,
   --   on_step(step). step = {h, obs, act, next_obs, reward, pen, done, member}.
-  -- Returns {rows = rows appended, steps = steps taken, pen_mean = mean pen over appended rows,
-  --   pen_step_mean = mean over the steps of each step's mean pen (the reference logs one per step)}.
+  -- Returns {rows = rows appended, steps = steps taken, pen_step_mean = mean over the steps of each step's
+  --   mean pen, log = the logged terms under the reference's names: model_rollout_steps (the scheduled
+  --   horizon), model_rollout_steps_run (the steps taken before every row stopped), model_rollout_rows and,
+  --   with the penalty, ensemble_pen (= pen_step_mean: the reference logs one mean per step)}.
   function rollout.run(dyn, actor, start, opts)
     local H, rng, buffer = opts.horizon, opts.rng, opts.buffer
     if math.type(H) ~= "integer" or H < 1 then error("rollout: horizon must be a positive integer", 2) end
@@ -37,7 +39,7 @@ return function(cil)
     if opts.done0 then dcur:copy_(opts.done0:reshape(N, 1)) end
     local term_opts = {mean = opts.mean and opts.mean:persist(), std = opts.std and opts.std:persist(),
       sqrt_std_quirk = opts.sqrt_std_quirk}                -- copies that outlive each step's reset
-    local n, rows, steps, pen_sum, pen_steps = N, 0, 0, 0, 0
+    local n, rows, steps, pen_steps = N, 0, 0, 0
     for h = 1, H do
       cil.reset()
       local o, d_prev = cur:narrow(1, 1, n), dcur:narrow(1, 1, n)
@@ -54,10 +56,7 @@ return function(cil)
       buffer:add(o, a, stored:reshape(n, 1), o2, d)
       if opts.on_step then opts.on_step(step) end
       rows, steps = rows + n, h
-      if pen then
-        local ps = pen:sum():item()
-        pen_sum, pen_steps = pen_sum + ps, pen_steps + ps / n
-      end
+      if pen then pen_steps = pen_steps + pen:sum():item() / n end
       local keep = rule == "alive" and d:reshape(n):eq(0) or o2:abs():max(2):lt(30)
       local idx = cil.data.mask_index(keep)
       local m = idx:numel()
@@ -68,8 +67,10 @@ return function(cil)
       n = m
     end
     cil.reset()
-    return {rows = rows, steps = steps, pen_mean = rows > 0 and pen_sum / rows or 0,
-      pen_step_mean = steps > 0 and pen_steps / steps or 0}
+    local pen_step_mean = steps > 0 and pen_steps / steps or 0
+    return {rows = rows, steps = steps, pen_step_mean = pen_step_mean,
+      log = {model_rollout_steps = H, model_rollout_steps_run = steps, model_rollout_rows = rows,
+        ensemble_pen = opts.penalty and pen_step_mean or nil}}
   end
 
   cil.rollout = rollout
