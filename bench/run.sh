@@ -105,6 +105,9 @@ echo "== bfloat16 GEMMs (cil.set_precision): vdpbf16ps vs FMA peak, GEMM rates f
 if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *bf16* ]]; then
   OPENBLAS_NUM_THREADS=1 CLEANIL_NUM_THREADS=1 $CIL bench/bf16.lua 1 "$SECS" 2>/dev/null | grep -v '"bf16_gemm"'
   echo
+  echo "== no-grad MLP passes on 5000 rows: layer by layer vs row blocks (cil.mlp_forward), fp32 and bf16 =="
+  for cores in 1 2; do OPENBLAS_NUM_THREADS=1 $CIL bench/mlp_forward.lua $cores "$SECS" 2>/dev/null; done
+  echo
   echo "== whole steps in fp32 and bf16 (CLEANIL_PRECISION, as --precision=bf16) beside PyTorch 1.13 =="
   printf "%-20s %5s %10s %10s %10s %9s %10s %9s\n" bench cores fp32/s bf16/s torch/s bf16/fp32 bf16/torch own_kern
   for pair in "sac.lua torch_sac.py" "bc.lua torch_bc.py" "gail.lua torch_gail.py" "ensemble.lua torch_ensemble.py" \

@@ -45,6 +45,11 @@ static int l_sgemm_gflops(lua_State *L) {
   lua_pushnumber(L, 2.0 * m * n * (double)k * iters / t / 1e9);
   return 1;
 }
+/* mlp_blocked_passes(): how many cil.mlp_forward calls ran in row blocks so far (tests: the path is taken) */
+static int l_mlp_blocked(lua_State *L) {
+  lua_pushinteger(L, cil_mlp_blocked_passes());
+  return 1;
+}
 /* gemm_impl(): "cleanil" when our AVX-512 GEMM kernel is in use, else "openblas" */
 static int l_gemm_impl(lua_State *L) {
   int on = cil_gemm_use_own(1);
@@ -104,7 +109,7 @@ static int l_flush_subnormals(lua_State *L) {
 }
 void cil_open_bench(lua_State *L) {
   static const luaL_Reg fns[] = {{"clock", l_clock}, {"sgemm_gflops", l_sgemm_gflops}, {"rss_bytes", l_rss},
-                                 {"gemm_impl", l_gemm_impl}, {"listdir", l_listdir},
+                                 {"gemm_impl", l_gemm_impl}, {"mlp_blocked_passes", l_mlp_blocked}, {"listdir", l_listdir},
                                  {"pid_alive", l_pid_alive}, {"getpid", l_getpid},
                                  {"flush_subnormals", l_flush_subnormals}, {NULL, NULL}};
   lua_newtable(L);

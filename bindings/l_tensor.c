@@ -727,6 +727,44 @@ static int l_elinear(lua_State *L) {
   return 1;
 }
 
+/* cil.mlp_forward(x, weights, biases, act, kind): a whole MLP, act ("silu" | "relu" | "tanh" | "sigmoid" |
+ * nil: none) after every layer but the last; kind "ensemble" (weights [E,in,out], biases [E,1,out], as
+ * ensemble_linear) or "linear" (weights [out,in], biases [out], as linear). biases: a list as long as
+ * weights (false for a layer without one), or nil. Without a graph on >= 1024 rows it runs in row blocks
+ * (engine/core/mlp_forward.c), with the bits of the layer-by-layer ops. */
+static int l_mlp_forward(lua_State *L) {
+  cil_tensor *x = cil_lua_check(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int nl = (int)lua_rawlen(L, 2);
+  if (nl < 1 || nl > 64) return cil_lua_raise(L, "mlp_forward: weights must be a list of 1 to 64 tensors, got %d", nl);
+  int hasb = !lua_isnoneornil(L, 3);
+  if (hasb) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    if ((int)lua_rawlen(L, 3) != nl) return cil_lua_raise(L, "mlp_forward: %d weights but %d biases", nl, (int)lua_rawlen(L, 3));
+  }
+  static const char *const names[] = {"silu", "relu", "tanh", "sigmoid", NULL};
+  static const cil_unop ops[] = {CIL_SILU, CIL_RELU, CIL_TANH, CIL_SIGMOID};
+  int act = lua_isnoneornil(L, 4) ? 0 : 1 + (int)ops[luaL_checkoption(L, 4, NULL, names)];
+  static const char *const kinds[] = {"linear", "ensemble", NULL};
+  int ens = luaL_checkoption(L, 5, "linear", kinds);
+  cil_tensor **w = cil_arena_alloc(2 * nl * sizeof *w);
+  if (!w) cil_lua_fail(L);
+  cil_tensor **b = w + nl;
+  for (int i = 0; i < nl; i++) {
+    lua_rawgeti(L, 2, i + 1);
+    w[i] = cil_lua_check(L, -1);
+    lua_pop(L, 1);
+    b[i] = NULL;
+    if (hasb) {
+      lua_rawgeti(L, 3, i + 1);
+      if (lua_toboolean(L, -1)) b[i] = cil_lua_check(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  cil_lua_push(L, cil_mlp_forward(x, w, b, nl, act, ens));
+  return 1;
+}
+
 static int gather_list(lua_State *L, int idx, cil_tensor ***out, const char *what) {
   luaL_checktype(L, idx, LUA_TTABLE);
   int n = (int)lua_rawlen(L, idx);
@@ -943,7 +981,7 @@ static const luaL_Reg module_fns[] = {
     {"normal", l_normal}, {"randint", l_randint}, {"randperm", l_randperm}, {"rng", l_rng_new},
     {"manual_seed", l_manual_seed}, {"default_rng_copy", l_default_rng},
     {"default_rng_state", l_default_state}, {"param", l_param}, {"persistent", l_persistent},
-    {"where", l_where}, {"minimum", t_minimum}, {"maximum", t_maximum}, {"linear", l_linear}, {"ensemble_linear", l_elinear},
+    {"where", l_where}, {"minimum", t_minimum}, {"maximum", t_maximum}, {"linear", l_linear}, {"ensemble_linear", l_elinear}, {"mlp_forward", l_mlp_forward},
     {"cat", l_cat}, {"stack", l_stack}, {"matmul", t_matmul}, {"grad", l_grad},
     {"no_grad", l_no_grad}, {"set_grad_enabled", l_set_grad_enabled},
     {"is_grad_enabled", l_is_grad_enabled}, {"reset", l_reset}, {"arena_info", l_arena_info},

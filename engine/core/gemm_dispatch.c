@@ -151,6 +151,11 @@ static void sgemm_run(int ta, int tb, int m, int n, int k, float alpha, const fl
   }
   sgemm_prec_act(bf16, act, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
 }
+void cil_sgemm_prec_serial(int bf16, int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                           const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
+  sgemm_prec(bf16, ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias);
+}
+int cil_gemm_profiling(void) { return gemm_prof_enabled(); }
 void cil_sgemm_bias_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                            const float *B, int ldb, float beta, float *C, int ldc, const float *bias) {
   gemm_check_extents(ta, tb, m, n, k, A, lda, B, ldb, C, ldc, bias);

@@ -137,6 +137,14 @@ int cil_gemm_use_own(int on);
  * (engine/deploy/policy.c); the bits equal cil_sgemm_bias's at any pool size */
 void cil_sgemm_bias_serial(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
                            const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
+/* one thread, bf16 operands when bf16 (and the bf16 kernel takes the shape), else exactly
+ * cil_sgemm_bias_serial: for callers that split work over the pool themselves (mlp_forward.c) */
+void cil_sgemm_prec_serial(int bf16, int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda,
+                           const float *B, int ldb, float beta, float *C, int ldc, const float *bias);
+/* mlp_forward.c: how many cil_mlp_forward calls ran (some of) their layers in row blocks */
+long cil_mlp_blocked_passes(void);
+/* 1 while CLEANIL_PROFILE_GEMM collects its table */
+int cil_gemm_profiling(void);
 /* 1 when cil_sgemm* currently runs our kernel (gemm.c) for the shapes it takes */
 int cil_gemm_own_active(void);
 /* out[i] = op(x[i]) for i < n with cil_unary's own kernels, on the calling thread (x == out allowed) */

@@ -130,6 +130,11 @@ cil_tensor *cil_matmul(cil_tensor *a, cil_tensor *b);             /* 2-D, 3-D ba
 cil_tensor *cil_linear(cil_tensor *x, cil_tensor *w, cil_tensor *b); /* x w^T + b, w [out,in] */
 /* ensemble: y[e] = x[e] w[e] + b[e], x [E,B,in] or shared [B,in], w [E,in,out], b [E,1,out] */
 cil_tensor *cil_elinear(cil_tensor *x, cil_tensor *w, cil_tensor *b);
+/* a whole MLP: layers l = 1..nl, act (1 + a cil_unop, or 0) after every layer but the last; ens = 1:
+ * ensemble layers (w [E,in,out], b [E,1,out], as cil_elinear), 0: plain ones (w [out,in], b [out], as
+ * cil_linear). Without a graph, on enough rows, the leading layers run in row blocks (mlp_forward.c),
+ * bit-for-bit the layer-by-layer result; with a graph it is the layer-by-layer ops. */
+cil_tensor *cil_mlp_forward(cil_tensor *x, cil_tensor **w, cil_tensor **b, int nl, int act, int ens);
 /* act(cil_elinear(x, w, b)), fused into the product when no graph is recorded (same bits) */
 cil_tensor *cil_elinear_act(cil_tensor *x, cil_tensor *w, cil_tensor *b, cil_unop act);
 /* dynamics ensemble: lv = lo + softplus((hi - softplus(hi - l)) - lo), lo/hi [D] over l's last dim */

@@ -163,8 +163,21 @@ return function(cil)
     return self
   end
   nn.MLP = function(nin, hidden, nout, opts) return build_mlp(MLP, nn.Linear, nin, hidden, nout, opts) end
+  -- without a graph, on many rows (rollouts, relabelling), the whole MLP is one engine pass that runs
+  -- blocks of rows through every layer (cil.mlp_forward: same bits, activations kept in cache)
+  local fused = {silu = true, relu = true, tanh = true, sigmoid = true}
+  local BLOCK_ROWS = 1024 -- the engine's own threshold (engine/core/mlp_forward.c)
+  local function layer_lists(layers)
+    local ws, bs = {}, {}
+    for i, l in ipairs(layers) do ws[i], bs[i] = l.weight, l.bias or false end
+    return ws, bs
+  end
   function MLP:forward(x)
     local n = #self.layers
+    if fused[self.activation] and not cil.is_grad_enabled() and x:numel() >= BLOCK_ROWS * x:size(-1) then
+      local ws, bs = layer_lists(self.layers)
+      return cil.mlp_forward(x, ws, bs, self.activation, "linear")
+    end
     for i = 1, n - 1 do x = self.act(self.layers[i]:forward(x)) end
     return self.layers[n]:forward(x)
   end
@@ -178,10 +191,14 @@ return function(cil)
     m.members = E
     return m
   end
-  -- without a graph, each hidden layer and its activation are one engine pass (same bits)
-  local fused = {silu = true, relu = true, tanh = true, sigmoid = true}
+  -- without a graph, each hidden layer and its activation are one engine pass (same bits), and on many
+  -- rows (a rollout's 5000 x 7 members) the whole ensemble is one pass in row blocks (cil.mlp_forward)
   function EnsembleMLP:forward(x)
     if not (fused[self.activation] and not cil.is_grad_enabled()) then return MLP.forward(self, x) end
+    if x:dim() >= 2 and x:size(-2) >= BLOCK_ROWS then
+      local ws, bs = layer_lists(self.layers)
+      return cil.mlp_forward(x, ws, bs, self.activation, "ensemble")
+    end
     local n = #self.layers
     for i = 1, n - 1 do
       local l = self.layers[i]
