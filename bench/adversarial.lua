@@ -12,7 +12,7 @@ local threads = B.args()
 local rambo = arg[3] == "rambo"
 local out = os.tmpname() .. "-bench"
 local S = 100
-arg = {"--env=hopper", "--threads=" .. threads, "--out=" .. out, "--adv_steps=" .. S}
+arg = B.precision_args({"--env=hopper", "--threads=" .. threads, "--out=" .. out, "--adv_steps=" .. S})
 if rambo then arg[#arg + 1] = "--dataset=medium_replay" end
 _G[rambo and "RAMBO_TEST" or "RMIRL_TEST"] = true
 local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/" .. (rambo and "rambo" or "rmirl") .. ".lua")

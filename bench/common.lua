@@ -11,6 +11,14 @@ function M.args()
   if p or ng then cil.set_precision(p or "fp32", ng and {no_grad = ng} or nil) end
   return tonumber(arg[1] or 1), tonumber(arg[2] or 3)
 end
+-- benchmarks that run an algorithm file's own step pass the precision on as its command line would
+-- (the algorithm's config sets the GEMM precision and would undo M.args' setting): append these to arg
+function M.precision_args(list)
+  local p, ng = os.getenv("CLEANIL_PRECISION"), os.getenv("CLEANIL_NOGRAD_PRECISION")
+  if p and p ~= "" then list[#list + 1] = "--precision=" .. p end
+  if ng and ng ~= "" then list[#list + 1] = "--nograd_precision=" .. ng end
+  return list
+end
 -- updates per second: warm-up, then the median of 5 timed repeats of `seconds`/5 each
 function M.measure(step, seconds)
   for _ = 1, 10 do step() end

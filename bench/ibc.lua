@@ -4,7 +4,7 @@
 local B = dofile(CLEANIL_LUA_DIR .. "/../bench/common.lua")
 local threads, seconds = B.args()
 IBC_TEST = true
-arg = {"--env=hopper", "--threads=" .. threads, "--out=" .. os.tmpname() .. "-bench"}
+arg = B.precision_args({"--env=hopper", "--threads=" .. threads, "--out=" .. os.tmpname() .. "-bench"})
 local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/ibc.lua")
 local rate, lo, hi = B.measure(function() cil.reset(); P.step() end, seconds)
 -- FLOPs as algorithms.md §7 counts them (see bench/iqlearn.lua)

@@ -3,7 +3,7 @@
 local B = dofile(CLEANIL_LUA_DIR .. "/../bench/common.lua")
 local threads, seconds = B.args()
 IQLEARN_TEST = true
-arg = {"--env=hopper", "--threads=" .. threads, "--out=" .. os.tmpname() .. "-bench"}
+arg = B.precision_args({"--env=hopper", "--threads=" .. threads, "--out=" .. os.tmpname() .. "-bench"})
 local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/iqlearn.lua")
 local rate, lo, hi = B.measure(function() cil.reset(); P.step() end, seconds)
 -- FLOPs as algorithms.md §7 counts them (fwd 1 pass, + weight grads, + input grads but the first layer's

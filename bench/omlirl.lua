@@ -11,7 +11,7 @@ local B = dofile(CLEANIL_LUA_DIR .. "/../bench/common.lua")
 local threads, seconds = B.args()
 OMLIRL_TEST = true
 local out = os.tmpname() .. "-bench"
-arg = {"--env=hopper", "--threads=" .. threads, "--out=" .. out}
+arg = B.precision_args({"--env=hopper", "--threads=" .. threads, "--out=" .. out})
 local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/omlirl.lua")
 local every = P.cfg.rollout_every
 P.step(0)                                    -- the first rollout fills the model buffer (~200k rows)

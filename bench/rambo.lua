@@ -11,7 +11,7 @@ local B = dofile(CLEANIL_LUA_DIR .. "/../bench/common.lua")
 local threads, seconds = B.args()
 local out = os.tmpname() .. "-bench"
 local S = 100
-arg = {"--env=hopper", "--threads=" .. threads, "--out=" .. out, "--adv_steps=" .. S, "--dataset=medium_replay"}
+arg = B.precision_args({"--env=hopper", "--threads=" .. threads, "--out=" .. out, "--adv_steps=" .. S, "--dataset=medium_replay"})
 RAMBO_TEST = true
 local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/rambo.lua")
 local every = P.cfg.rollout_every

@@ -8,7 +8,7 @@ local threads, seconds = B.args()
 local gp = arg[3] == "gp"
 RECOIL_TEST = true
 local out = os.tmpname() .. "-bench"
-arg = {"--env=hopper", "--threads=" .. threads, "--out=" .. out, "--grad_penalty=" .. (gp and 10 or 0)}
+arg = B.precision_args({"--env=hopper", "--threads=" .. threads, "--out=" .. out, "--grad_penalty=" .. (gp and 10 or 0)})
 local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/recoil.lua")
 local rate, lo, hi = B.measure(function() cil.reset(); P.step() end, seconds)
 -- FLOPs as algorithms.md §7 counts them (fwd 1 pass, + weight grads, + input grads but the first

@@ -6,7 +6,7 @@ local B = dofile(CLEANIL_LUA_DIR .. "/../bench/common.lua")
 local threads, seconds = B.args()
 RECOIL_ONLINE_TEST = true
 local out = os.tmpname() .. "-bench"
-arg = {"--env=hopper", "--threads=" .. threads, "--out=" .. out}
+arg = B.precision_args({"--env=hopper", "--threads=" .. threads, "--out=" .. out})
 local P = dofile(CLEANIL_LUA_DIR .. "/algorithms/recoil_online.lua")
 local N, O, A = 100000, 11, 3
 P.loop.buffer:add(cil.randn(N, O), cil.rand(N, A) * 1.6 - 0.8, cil.zeros(N, 1), cil.randn(N, O),
