@@ -66,9 +66,10 @@ function M.emit(name, threads, rate, lo, hi, flop, extra)
   ceilings = ceilings or {blas = cil.sys.sgemm_gflops(256, 256, 256, 1.0, false, false, "openblas"),
     own = cil.sys.sgemm_gflops(256, 256, 256, 1.0, false, false, "cleanil")}
   local gf = flop and rate * flop / 1e9 or 0
-  print(string.format('{"bench": "%s", "impl": "cleanil", "threads": %d, "per_s": %.2f, "min": %.2f, "max": %.2f, "gflop": %.4f, "gflops": %.2f, "sgemm_gflops": %.2f, "roofline_fraction": %.3f, "own_gemm_gflops": %.2f, "own_kernel_fraction": %.3f, "gemm": "%s", "precision": "%s", "nograd_precision": "%s"}',
+  print(string.format('{"bench": "%s", "impl": "cleanil", "threads": %d, "per_s": %.2f, "min": %.2f, "max": %.2f, "gflop": %.4f, "gflops": %.2f, "sgemm_gflops": %.2f, "roofline_fraction": %.3f, "own_gemm_gflops": %.2f, "own_kernel_fraction": %.3f, "gemm": "%s", "gemm_isa": "%s", "precision": "%s", "nograd_precision": "%s"}',
     name, threads, rate, lo, hi, (flop or 0) / 1e9, gf, ceilings.blas, flop and gf / ceilings.blas or 0,
-    ceilings.own, flop and gf / math.max(ceilings.own, ceilings.blas) or 0, cil.sys.gemm_impl(), cil.precision()):sub(1, -2)
+    ceilings.own, flop and gf / math.max(ceilings.own, ceilings.blas) or 0, cil.sys.gemm_impl(), select(2, cil.sys.gemm_impl()),
+    cil.precision()):sub(1, -2)
     .. M.extra_keys(extra) .. "}")
 end
 function M.extra_keys(extra)

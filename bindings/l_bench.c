@@ -50,12 +50,14 @@ static int l_mlp_blocked(lua_State *L) {
   lua_pushinteger(L, cil_mlp_blocked_passes());
   return 1;
 }
-/* gemm_impl(): "cleanil" when our AVX-512 GEMM kernel is in use, else "openblas" */
+/* gemm_impl() -> "cleanil" when our GEMM kernel is in use, else "openblas"; and the kernel compiled in:
+ * "avx512", "avx2" or "none" */
 static int l_gemm_impl(lua_State *L) {
   int on = cil_gemm_use_own(1);
   cil_gemm_use_own(on);
   lua_pushstring(L, on ? "cleanil" : "openblas");
-  return 1;
+  lua_pushstring(L, cil_gemm_own_isa());
+  return 2;
 }
 /* rss_bytes(): resident set size of this process */
 static int l_rss(lua_State *L) {

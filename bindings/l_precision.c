@@ -9,7 +9,8 @@
  * and a measurement helper for bench/bf16.lua:
  *   cil.sys.peak_gflops("bf16" | "fma", seconds) -> GFLOP/s of a register-only loop of vdpbf16ps (64
  *       flops per instruction: 32 bf16 products, each a multiply and an add) or vfmadd231ps (32 flops) on
- *       zmm registers, one thread; nil where the CPU lacks the instruction */
+ *       zmm registers -- on ymm registers (16 flops) where the CPU has AVX2 + FMA but no AVX-512 --, one
+ *       thread; nil where the CPU lacks the instruction */
 #include <immintrin.h>
 #include <string.h>
 #include "../engine/core/internal.h"
@@ -84,17 +85,42 @@ __attribute__((target("avx512f,fma"), noinline)) static double peak_fma(double s
   *sink = _mm512_reduce_add_ps(s);
   return (double)iters * PEAK_CHAINS * 32 / t / 1e9;
 }
+/* the same loop on ymm registers (16 flops per instruction), for CPUs with AVX2 + FMA only */
+#define PEAK_CHAINS8 12 /* 12 of the 16 ymm registers: more would spill */
+__attribute__((target("avx2,fma"), noinline)) static double peak_fma256(double secs, float *sink) {
+  __m256 acc[PEAK_CHAINS8];
+  for (int i = 0; i < PEAK_CHAINS8; i++) acc[i] = _mm256_setzero_ps();
+  __m256 a = _mm256_set1_ps(1e-3f), b = a;
+  long iters = 0;
+  double t0 = cil_now(), t;
+  do {
+    for (int r = 0; r < 4096; r++) {
+#pragma GCC unroll 12
+      for (int i = 0; i < PEAK_CHAINS8; i++) acc[i] = _mm256_fmadd_ps(a, b, acc[i]);
+      __asm__ volatile("" : "+x"(a));
+    }
+    iters += 4096;
+    t = cil_now() - t0;
+  } while (t < secs);
+  __m256 s = acc[0];
+  for (int i = 1; i < PEAK_CHAINS8; i++) s = _mm256_add_ps(s, acc[i]);
+  float v[8];
+  _mm256_storeu_ps(v, s);
+  *sink = v[0];
+  return (double)iters * PEAK_CHAINS8 * 16 / t / 1e9;
+}
 static int l_peak_gflops(lua_State *L) {
   static const char *const kinds[] = {"bf16", "fma", NULL};
   int kind = luaL_checkoption(L, 1, NULL, kinds);
   double secs = luaL_optnumber(L, 2, 1.0);
   if (!(secs > 0 && secs <= 60)) return luaL_error(L, "peak_gflops: seconds must be in (0, 60], got %f", secs);
   float sink = 0;
-  if (kind == 0 ? !cil_gemm_bf16_supported() : !__builtin_cpu_supports("avx512f")) {
+  int zmm = __builtin_cpu_supports("avx512f"), ymm = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (kind == 0 ? !cil_gemm_bf16_supported() : !(zmm || ymm)) {
     lua_pushnil(L);
     return 1;
   }
-  lua_pushnumber(L, kind == 0 ? peak_bf16(secs, &sink) : peak_fma(secs, &sink));
+  lua_pushnumber(L, kind == 0 ? peak_bf16(secs, &sink) : zmm ? peak_fma(secs, &sink) : peak_fma256(secs, &sink));
   return 1;
 }
 #else

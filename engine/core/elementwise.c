@@ -225,6 +225,35 @@ static void silu_bwd_vec(int64_t n, const float *X, const float *G, float *O) {
     _mm512_mask_storeu_ps(O + i, m, vsilu_bwd16(_mm512_maskz_loadu_ps(m, X + i), _mm512_maskz_loadu_ps(m, G + i)));
   }
 }
+#define CIL_SILU_VEC 1
+#elif defined(__AVX2__) && defined(__FMA__)
+/* 8 lanes; the last vector masked, not a scalar tail, so an element's bits do not depend on the split
+ * (whole vectors are stored plainly: a masked store is slow on AMD cores) */
+static void silu_fwd_vec(int64_t n, const float *X, float *O) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 x = _mm256_loadu_ps(X + i);
+    _mm256_storeu_ps(O + i, _mm256_mul_ps(x, vsigm8(x)));
+  }
+  if (i < n) {
+    __m256i m = vmask8(n - i);
+    __m256 x = _mm256_maskload_ps(X + i, m);
+    _mm256_maskstore_ps(O + i, m, _mm256_mul_ps(x, vsigm8(x)));
+  }
+}
+static inline __m256 vsilu_bwd8(__m256 x, __m256 g) {
+  __m256 s = vsigm8(x), one = _mm256_set1_ps(1.0f);
+  return _mm256_mul_ps(_mm256_mul_ps(g, s), _mm256_fmadd_ps(x, _mm256_sub_ps(one, s), one));
+}
+static void silu_bwd_vec(int64_t n, const float *X, const float *G, float *O) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(O + i, vsilu_bwd8(_mm256_loadu_ps(X + i), _mm256_loadu_ps(G + i)));
+  if (i < n) {
+    __m256i m = vmask8(n - i);
+    _mm256_maskstore_ps(O + i, m, vsilu_bwd8(_mm256_maskload_ps(X + i, m), _mm256_maskload_ps(G + i, m)));
+  }
+}
+#define CIL_SILU_VEC 1
 #endif
 
 #define UN_KERNEL(EXPR)                                                                            \
@@ -257,7 +286,7 @@ static void unary_range(int64_t lo, int64_t hi, void *ctx) {
   case CIL_SIGMOID: UN_KERNEL(sigm(x));
   case CIL_SOFTPLUS: UN_KERNEL(softplus_f(x));
   case CIL_RELU: UN_KERNEL(x > 0.0f ? x : 0.0f);
-#if defined(__AVX512F__)
+#if defined(CIL_SILU_VEC)
   case CIL_SILU: silu_fwd_vec(n, X, O); break;
 #else
   case CIL_SILU: UN_KERNEL(x / (1.0f + fexp(-x)));
@@ -300,7 +329,7 @@ static void silu_bwd_range(int64_t lo, int64_t hi, void *ctx) {
   const float **b = ctx;
   const float *X = b[0], *G = b[1];
   float *O = (float *)b[2];
-#if defined(__AVX512F__)
+#if defined(CIL_SILU_VEC)
   silu_bwd_vec(hi - lo, X + lo, G + lo, O + lo);
 #else
   for (int64_t i = lo; i < hi; i++) O[i] = G[i] * silu_d_f(X[i]);

@@ -130,6 +130,7 @@ void cil_sgemm_bias(int ta, int tb, int m, int n, int k, float alpha, const floa
 int cil_gemm_own(int ta, int tb, int m, int n, int k, float alpha, const float *A, int lda, const float *B,
                  int ldb, float beta, float *C, int ldc, const float *bias);
 int cil_gemm_own_available(void);
+const char *cil_gemm_own_isa(void); /* "avx512", "avx2" or "none": the kernel compiled in */
 /* which SGEMM cil_sgemm uses for shapes both take: 1 = ours (default where available), 0 = OpenBLAS;
  * CLEANIL_GEMM=openblas in the environment starts with 0. Returns the previous setting. */
 int cil_gemm_use_own(int on);

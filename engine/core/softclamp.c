@@ -1,6 +1,6 @@
 /* The soft clamp of the dynamics ensemble's log-variance (algorithms.md §3.1), one fused op:
  *   lv = lo + softplus((hi - softplus(hi - l)) - lo),  l [..., D], lo, hi [D] (learned bounds)
- * Forward: one pass over l (16 lanes at a time on AVX-512; the bounds' per-lane pattern repeats every
+ * Forward: one pass over l (16 lanes at a time on AVX-512, 8 on AVX2; the bounds' per-lane pattern repeats every
  * D vectors). Backward, from engine ops (so it is differentiable again): with u = hi - l,
  * v = hi - softplus(u) - lo:  dlv/dl = sig(v) sig(u),  dlv/dhi = sig(v) (1 - sig(u)),  dlv/dlo = 1 - sig(v). */
 #include <string.h>
@@ -30,6 +30,17 @@ static void sc_range(int64_t a, int64_t b, void *ctx) {
     __m512 l = _mm512_maskz_loadu_ps(m, j->L + i), lo = _mm512_loadu_ps(j->plo + p), hi = _mm512_loadu_ps(j->phi + p);
     __m512 l1 = _mm512_sub_ps(hi, vsoftplus16(_mm512_sub_ps(hi, l)));
     _mm512_mask_storeu_ps(j->O + i, m, _mm512_add_ps(lo, vsoftplus16(_mm512_sub_ps(l1, lo))));
+  }
+#elif defined(__AVX2__) && defined(__FMA__)
+  int64_t P = 16 * (int64_t)j->D; /* the same pattern, read 8 lanes at a time */
+  for (; i < b; i += 8) {
+    int64_t p = i % P;
+    __m256i m = vmask8(b - i);
+    __m256 l = _mm256_maskload_ps(j->L + i, m), lo = _mm256_loadu_ps(j->plo + p), hi = _mm256_loadu_ps(j->phi + p);
+    __m256 l1 = _mm256_sub_ps(hi, vsoftplus8(_mm256_sub_ps(hi, l)));
+    __m256 y = _mm256_add_ps(lo, vsoftplus8(_mm256_sub_ps(l1, lo)));
+    if (b - i >= 8) _mm256_storeu_ps(j->O + i, y); /* (a masked store is slow on AMD cores) */
+    else _mm256_maskstore_ps(j->O + i, m, y);
   }
 #endif
   for (; i < b; i++) {

@@ -1,6 +1,7 @@
 /* Vectorizable math shared by the elementwise kernels and the fused ops (elementwise.c, softclamp.c):
  * a scalar exp written so that loops over it vectorize, its 16-lane AVX-512 form, the sigmoid, and a
- * 16-lane softplus. Engine-internal. */
+ * 16-lane softplus; on CPUs with AVX2 + FMA but no AVX-512, the same three 8 lanes wide.
+ * Engine-internal. */
 #ifndef CIL_VMATH_H
 #define CIL_VMATH_H
 #include <math.h>
@@ -81,6 +82,65 @@ static inline __m512 vsoftplus16(__m512 x) {
   __m512 t = vexp16(_mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), ax), _mm512_set1_ps(-87.0f)));
   __m512 y = _mm512_add_ps(_mm512_max_ps(x, _mm512_setzero_ps()), vlog1p01_16(t));
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+/* The same functions 8 lanes at a time for CPUs with AVX2 and FMA but no AVX-512 (Zen 2/3, Intel
+ * client cores): the same reduction and polynomial as fexp; 2^n is built in the exponent bits, so the
+ * argument is clamped to [-87.34, 88.72] first (as fexp does; callers pass at most 87). A NaN argument
+ * comes out finite here -- the callers below put NaN back where it matters. */
+static inline __m256 vexp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.72283f));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+  /* n in [-126, 128]: 2^n as a float is (n + 127) << 23; at n = 128 (x near 88.72) split it in two */
+  __m256i ni = _mm256_cvtps_epi32(n);
+  __m256i big = _mm256_cmpgt_epi32(ni, _mm256_set1_epi32(127));
+  ni = _mm256_sub_epi32(ni, _mm256_and_si256(big, _mm256_set1_epi32(1)));
+  __m256 s = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
+  p = _mm256_mul_ps(p, s);
+  return _mm256_blendv_ps(p, _mm256_add_ps(p, p), _mm256_castsi256_ps(big));
+}
+/* sigmoid as vsigm16: exp's argument capped at 87; an exact divide (AVX2 has no 14-bit rcp to refine) */
+static inline __m256 vsigm8(__m256 x) {
+  __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f),
+                           vexp8(_mm256_min_ps(_mm256_sub_ps(_mm256_setzero_ps(), x), _mm256_set1_ps(87.0f))));
+  return _mm256_div_ps(_mm256_set1_ps(1.0f), d);
+}
+/* log1p(t) for t in [0, 1], as vlog1p01_16 */
+static inline __m256 vlog1p01_8(__m256 t) {
+  __m256 one = _mm256_set1_ps(1.0f), y = _mm256_add_ps(one, t);
+  __m256 big = _mm256_cmp_ps(y, _mm256_set1_ps(1.41421356f), _CMP_GT_OQ);
+  __m256 m = _mm256_blendv_ps(y, _mm256_mul_ps(y, _mm256_set1_ps(0.5f)), big);
+  __m256 e = _mm256_and_ps(big, _mm256_set1_ps(0.693147180559945f));
+  __m256 s = _mm256_div_ps(_mm256_sub_ps(m, one), _mm256_add_ps(m, one)), s2 = _mm256_mul_ps(s, s);
+  __m256 p = _mm256_set1_ps(1.0f / 9.0f);
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 7.0f));
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 5.0f));
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 3.0f));
+  p = _mm256_fmadd_ps(p, s2, one);
+  __m256 lg = _mm256_fmadd_ps(_mm256_add_ps(s, s), p, e);
+  return _mm256_add_ps(lg, _mm256_div_ps(_mm256_sub_ps(t, _mm256_sub_ps(y, one)), y));
+}
+/* softplus(x) = max(x, 0) + log1p(exp(-|x|)); NaN stays NaN */
+static inline __m256 vsoftplus8(__m256 x) {
+  __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+  __m256 t = vexp8(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), ax), _mm256_set1_ps(-87.0f)));
+  __m256 y = _mm256_add_ps(_mm256_max_ps(x, _mm256_setzero_ps()), vlog1p01_8(t));
+  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+/* lanes [0, n) of a masked load/store (n in 0..8) */
+static inline __m256i vmask8(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? n : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 #endif
 #endif
