@@ -5,6 +5,7 @@
 #   bash bench/run.sh [seconds per measurement, default 3]      (BENCH_ONLY="sac rollout": only those pairs)
 #   BENCH_LIGHT=1: skip our OpenBLAS-path runs (ratio_obl) and PyTorch's oversubscribed torch 2 + BLAS 2
 #   setting (never its best on 2 cores), for the long model-based pairs
+#   BENCH_CORES=1: only the 1-core rows (e.g. while a long run holds the other core)
 set -u
 cd "$(dirname "$0")/.."
 SECS=${1:-3}
@@ -23,9 +24,10 @@ ours_run() { # script[:mode] threads gemm(cleanil|openblas)
 }
 best() { awk 'BEGIN{m=0} {if ($1+0>m) m=$1+0} END{print m}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0 && a!="") printf "%.2f", a/b; else print "-" }'; }
-# our AVX-512 GEMM: does this CPU have it, and what would PyTorch do with OpenBLAS's AVX-512 kernels?
-AVX512=0; grep -q avx512f /proc/cpuinfo && [ "$($CIL -e 'io.write(cil.sys.gemm_impl())' 2>/dev/null)" = cleanil ] && AVX512=1
-echo "OPENBLAS_CORETYPE in this environment: ${OPENBLAS_CORETYPE:-(unset: OpenBLAS detects the CPU)}; our AVX-512 GEMM: $([ $AVX512 = 1 ] && echo yes || echo no)"
+# our GEMM kernel (AVX-512, AVX2 or none) and, on AVX-512, what PyTorch does with OpenBLAS's AVX-512 kernels
+ISA=$($CIL -e 'local i, k = cil.sys.gemm_impl(); io.write(i == "cleanil" and (k or "avx512") or "none")' 2>/dev/null)
+AVX512=0; grep -q avx512f /proc/cpuinfo && [ "$ISA" = avx512 ] && AVX512=1
+echo "OPENBLAS_CORETYPE in this environment: ${OPENBLAS_CORETYPE:-(unset: OpenBLAS detects the CPU)}; our GEMM kernel: ${ISA:-?}; CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 printf "%-20s %5s %10s %10s %7s %9s %9s %9s %9s %8s\n" bench cores cleanil/s torch/s ratio ratio_obl ratio_t512 roofline own_kern vs_1core
 for pair in "mlp.lua torch_mlp.py" "bc.lua torch_bc.py" "sac.lua torch_sac.py" \
             "ensemble.lua torch_ensemble.py" "rollout.lua torch_rollout.py" "iqlearn.lua torch_iqlearn.py" "ibc.lua torch_ibc.py" "recoil.lua torch_recoil.py" "recoil.lua:gp torch_recoil.py:--gp" "recoil_online.lua torch_recoil_online.py" "gail.lua torch_gail.py" "gail.lua:full torch_gail.py:--full" \
@@ -34,7 +36,7 @@ for pair in "mlp.lua torch_mlp.py" "bc.lua torch_bc.py" "sac.lua torch_sac.py" \
   set -- $pair
   # BENCH_ONLY="rollout ensemble": only the pairs whose Lua script name contains one of the words
   if [ -n "${BENCH_ONLY:-}" ]; then keep=0; for w in $BENCH_ONLY; do case "$1" in *"$w"*) keep=1 ;; esac; done; [ $keep = 1 ] || continue; fi
-  for cores in 1 2; do
+  for cores in ${BENCH_CORES:-1 2}; do
     o=$(ours_run "$1" $cores cleanil)
     ob=; [ -z "${BENCH_LIGHT:-}" ] && ob=$(ours_run "$1" $cores openblas)
     if [ $cores -eq 1 ]; then
@@ -106,14 +108,14 @@ if [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *bf16* ]]; then
   OPENBLAS_NUM_THREADS=1 CLEANIL_NUM_THREADS=1 $CIL bench/bf16.lua 1 "$SECS" 2>/dev/null | grep -v '"bf16_gemm"'
   echo
   echo "== no-grad MLP passes on 5000 rows: layer by layer vs row blocks (cil.mlp_forward), fp32 and bf16 =="
-  for cores in 1 2; do OPENBLAS_NUM_THREADS=1 $CIL bench/mlp_forward.lua $cores "$SECS" 2>/dev/null; done
+  for cores in ${BENCH_CORES:-1 2}; do OPENBLAS_NUM_THREADS=1 $CIL bench/mlp_forward.lua $cores "$SECS" 2>/dev/null; done
   echo
   echo "== whole steps in fp32 and bf16 (CLEANIL_PRECISION, as --precision=bf16) beside PyTorch 1.13 =="
   printf "%-20s %5s %10s %10s %10s %9s %10s %9s\n" bench cores fp32/s bf16/s torch/s bf16/fp32 bf16/torch own_kern
   for pair in "sac.lua torch_sac.py" "bc.lua torch_bc.py" "gail.lua torch_gail.py" "ensemble.lua torch_ensemble.py" \
               "rollout.lua torch_rollout.py"; do
     set -- $pair
-    for cores in 1 2; do
+    for cores in ${BENCH_CORES:-1 2}; do
       o32=$(ours_run "$1" $cores cleanil)
       o16=$(CLEANIL_PRECISION=bf16 ours_run "$1" $cores cleanil)
       if [ $cores -eq 1 ]; then tb=$(field per_s "$(torch_run "$2" 1 1)"); t1core=$tb

@@ -45,7 +45,8 @@
 /* Operands read where they lie: on the Zen 5 cores the zmm kernel was tuned on, B's rows and A^T's
  * columns in place beat packing them; on Zen 3 (32 KiB 8-way L1) a panel strided by a power of two
  * (ldb = 256: 1 KiB apart) falls into a few cache sets and thrashes -- 256^3 ran at 63 GFLOP/s in
- * place, 82 packed -- so the ymm kernel packs them */
+ * place, 82 packed -- so the ymm kernel packs them, except B for products of at most MR rows (one row
+ * panel reads each B line once, so nothing is evicted before its reuse; acting on one observation) */
 #if defined(CIL_GEMM_ZMM)
 #define GEMM_B_IN_PLACE 1
 #define GEMM_AT_IN_PLACE 1
@@ -262,7 +263,7 @@ CIL_KERNEL_NOSAN int cil_gemm_own(int ta, int tb, int m, int n, int k, float alp
       const float *bs = p0 == 0 && bias ? bias + j0 : NULL;
       /* B's rows in place when they hold whole NR-wide panels and are short: 256 x 256 GEMMs gain 2-4 %
        * and a SAC update 3-5 %; from 1024 columns on, the strided panel loses to the packed one */
-      int binp = GEMM_B_IN_PLACE && !tb && nc % NR == 0 && ldb <= 512;
+      int binp = (GEMM_B_IN_PLACE || m <= MR) && !tb && nc % NR == 0 && ldb <= 512;
       if (!binp) pack_b(tb, kc, nc, B, ldb, p0, j0, g_pb);
       /* panel jp starts at b0 + jp * bstep; its row p is bps floats after row p - 1 */
       const float *b0 = binp ? B + (size_t)p0 * ldb + j0 : g_pb;
