@@ -255,21 +255,28 @@ static void silu_bwd_vec(int64_t n, const float *X, const float *G, float *O) {
 }
 #define CIL_SILU_VEC 1
 /* silu', silu'' and silu''' (the gradient penalty's double backward runs them with a graph) in 8 lanes:
- * the closed forms of the scalar functions above, every term carrying x, so NaN stays NaN */
+ * the closed forms of the scalar functions above, every term carrying x, so NaN stays NaN. vsigm8 keeps
+ * s >= 1.6e-38 (exp's argument is capped), where the scalar sigm reaches 0 below x = -87.3; there the
+ * scalar results are 0 * (a term linear in x): -0 for finite x, NaN at -inf. Those lanes take that. */
+static inline __m256 below88(__m256 x, __m256 y, float c) { /* x < -88: 0 * (c + x), else y */
+  __m256 low = _mm256_cmp_ps(x, _mm256_set1_ps(-88.0f), _CMP_LT_OQ);
+  return _mm256_blendv_ps(y, _mm256_mul_ps(_mm256_setzero_ps(), _mm256_add_ps(_mm256_set1_ps(c), x)), low);
+}
 static inline __m256 vsilu_d8(__m256 x) { /* s (1 + x (1 - s)) */
   __m256 s = vsigm8(x), one = _mm256_set1_ps(1.0f);
-  return _mm256_mul_ps(s, _mm256_fmadd_ps(x, _mm256_sub_ps(one, s), one));
+  return below88(x, _mm256_mul_ps(s, _mm256_fmadd_ps(x, _mm256_sub_ps(one, s), one)), 1.0f);
 }
 static inline __m256 vsilu_dd8(__m256 x) { /* s (1 - s) (2 + x (1 - 2 s)) */
   __m256 s = vsigm8(x), one = _mm256_set1_ps(1.0f);
   __m256 q = _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), s, one);
-  return _mm256_mul_ps(_mm256_mul_ps(s, _mm256_sub_ps(one, s)), _mm256_fmadd_ps(x, q, _mm256_set1_ps(2.0f)));
+  return below88(x, _mm256_mul_ps(_mm256_mul_ps(s, _mm256_sub_ps(one, s)), _mm256_fmadd_ps(x, q, _mm256_set1_ps(2.0f))),
+                 2.0f);
 }
 static inline __m256 vsilu_ddd8(__m256 x) { /* s (1 - s) (q (3 + x q) - 2 x s (1 - s)), q = 1 - 2 s */
   __m256 s = vsigm8(x), one = _mm256_set1_ps(1.0f);
   __m256 q = _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), s, one), ss = _mm256_mul_ps(s, _mm256_sub_ps(one, s));
   __m256 t = _mm256_mul_ps(q, _mm256_fmadd_ps(x, q, _mm256_set1_ps(3.0f)));
-  return _mm256_mul_ps(ss, _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_set1_ps(2.0f), x), ss, t));
+  return below88(x, _mm256_mul_ps(ss, _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_set1_ps(2.0f), x), ss, t)), 3.0f);
 }
 /* O[0:n] = F(X[0:n]), whole vectors then the masked rest */
 #define MAP8(F)                                                                                    \

@@ -53,8 +53,11 @@ static inline __m512 vexp16(__m512 x) {
  * into -inf * 0 = NaN); the reciprocal is rcp14 refined by one Newton step (relative error ~2^-23, no
  * divide) */
 static inline __m512 vsigm16(__m512 x) {
-  __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), vexp16(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), x),
-                                                                       _mm512_set1_ps(87.0f))));
+  /* and at -87 from below: vexp16(-inf) was NaN (so silu(+inf) was), and arguments below -2e13 went
+   * wrong; for every other x the result is unchanged (1 + exp(-87) rounds to 1 as 1 + exp(-x) did) */
+  __m512 e = _mm512_max_ps(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), x), _mm512_set1_ps(87.0f)),
+                           _mm512_set1_ps(-87.0f));
+  __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), vexp16(e));
   __m512 y = _mm512_rcp14_ps(d);
   return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
 }
