@@ -227,20 +227,19 @@ static void silu_bwd_vec(int64_t n, const float *X, const float *G, float *O) {
 }
 #define CIL_SILU_VEC 1
 #elif defined(__AVX2__) && defined(__FMA__)
-/* 8 lanes; the last vector masked, not a scalar tail, so an element's bits do not depend on the split
- * (whole vectors are stored plainly: a masked store is slow on AMD cores) */
-static void silu_fwd_vec(int64_t n, const float *X, float *O) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 x = _mm256_loadu_ps(X + i);
-    _mm256_storeu_ps(O + i, _mm256_mul_ps(x, vsigm8(x)));
-  }
-  if (i < n) {
-    __m256i m = vmask8(n - i);
-    __m256 x = _mm256_maskload_ps(X + i, m);
-    _mm256_maskstore_ps(O + i, m, _mm256_mul_ps(x, vsigm8(x)));
-  }
-}
+/* O[0:n] = F(X[0:n]) 8 lanes at a time; the last vector masked, not a scalar tail, so an element's bits do
+ * not depend on the split (whole vectors are stored plainly: a masked store is slow on AMD cores) */
+#define MAP8(F)                                                                                    \
+  do {                                                                                             \
+    int64_t i8 = 0;                                                                                \
+    for (; i8 + 8 <= n; i8 += 8) _mm256_storeu_ps(O + i8, F(_mm256_loadu_ps(X + i8)));             \
+    if (i8 < n) {                                                                                  \
+      __m256i m8 = vmask8(n - i8);                                                                 \
+      _mm256_maskstore_ps(O + i8, m8, F(_mm256_maskload_ps(X + i8, m8)));                          \
+    }                                                                                              \
+  } while (0)
+static inline __m256 vsilu8(__m256 x) { return _mm256_mul_ps(x, vsigm8(x)); }
+static void silu_fwd_vec(int64_t n, const float *X, float *O) { MAP8(vsilu8); }
 static inline __m256 vsilu_bwd8(__m256 x, __m256 g) {
   __m256 s = vsigm8(x), one = _mm256_set1_ps(1.0f);
   return _mm256_mul_ps(_mm256_mul_ps(g, s), _mm256_fmadd_ps(x, _mm256_sub_ps(one, s), one));
@@ -278,17 +277,6 @@ static inline __m256 vsilu_ddd8(__m256 x) { /* s (1 - s) (q (3 + x q) - 2 x s (1
   __m256 t = _mm256_mul_ps(q, _mm256_fmadd_ps(x, q, _mm256_set1_ps(3.0f)));
   return below88(x, _mm256_mul_ps(ss, _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_set1_ps(2.0f), x), ss, t)), 3.0f);
 }
-/* O[0:n] = F(X[0:n]), whole vectors then the masked rest */
-#define MAP8(F)                                                                                    \
-  do {                                                                                             \
-    int64_t i8 = 0;                                                                                \
-    for (; i8 + 8 <= n; i8 += 8) _mm256_storeu_ps(O + i8, F(_mm256_loadu_ps(X + i8)));             \
-    if (i8 < n) {                                                                                  \
-      __m256i m8 = vmask8(n - i8);                                                                 \
-      _mm256_maskstore_ps(O + i8, m8, F(_mm256_maskload_ps(X + i8, m8)));                          \
-    }                                                                                              \
-  } while (0);                                                                                     \
-  break
 #define CIL_SILU_D_VEC 1
 #endif
 
@@ -329,9 +317,9 @@ static void unary_range(int64_t lo, int64_t hi, void *ctx) {
 #endif
   case CIL_SIGN: UN_KERNEL((float)((x > 0.0f) - (x < 0.0f)));
 #if defined(CIL_SILU_D_VEC)
-  case CIL_SILU_D: MAP8(vsilu_d8);
-  case CIL_SILU_DD: MAP8(vsilu_dd8);
-  case CIL_NUNARY: MAP8(vsilu_ddd8); /* internal: silu''' */
+  case CIL_SILU_D: MAP8(vsilu_d8); break;
+  case CIL_SILU_DD: MAP8(vsilu_dd8); break;
+  case CIL_NUNARY: MAP8(vsilu_ddd8); break; /* internal: silu''' */
 #else
   case CIL_SILU_D: UN_KERNEL(silu_d_f(x));
   case CIL_SILU_DD: UN_KERNEL(silu_dd_f(x));

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "vmath.h" /* vmask8 for the ymm epilogue */
 
 #if defined(__AVX512F__)
 #define CIL_GEMM_ZMM 1
@@ -135,16 +136,12 @@ static void pack_a(int ta, int mc, int kc, const float *A, int lda, int i0, int 
 }
 
 #if defined(CIL_GEMM_YMM)
-/* lanes [0, n) of a masked load/store (n <= 0: none) */
-static inline __m256i gemm_mask8(int n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n < 8 ? n : 8), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 /* the epilogue: C[r, :nr] = alpha * tile + bias (+ beta * C); whole vectors are stored plainly (a
  * masked store is slow on AMD cores), only the ragged last one through its mask */
 static inline __attribute__((always_inline)) CIL_KERNEL_NOSAN void tile_store(const __m256 *c0, const __m256 *c1, int mr,
                                                              int nr, float alpha, float beta, const float *bias,
                                                              float *C, int ldc) {
-  __m256i m0 = gemm_mask8(nr), m1 = gemm_mask8(nr - 8);
+  __m256i m0 = vmask8(nr), m1 = vmask8(nr - 8);
   __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta), bias0 = _mm256_setzero_ps(), bias1 = bias0;
   if (bias) {
     bias0 = _mm256_maskload_ps(bias, m0);

@@ -141,7 +141,7 @@ static inline __m256 vsoftplus8(__m256 x) {
   __m256 y = _mm256_add_ps(_mm256_max_ps(x, _mm256_setzero_ps()), vlog1p01_8(t));
   return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
-/* lanes [0, n) of a masked load/store (n in 0..8) */
+/* lanes [0, n) of a masked load/store (n <= 0: none, n >= 8: all) */
 static inline __m256i vmask8(int64_t n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n < 8 ? n : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
